@@ -163,7 +163,8 @@ def _say(msg, quiet):
 
 # %% ../nbs/05_train.ipynb #5ebcb8aa
 def _run(cfg, splits, run:RunDir, callbacks, progress, quiet, resume_from=None):
-    from transformers import DataCollatorForLanguageModeling, DataCollatorWithPadding, EarlyStoppingCallback, Trainer, set_seed
+    from transformers import (DataCollatorForLanguageModeling, DataCollatorWithPadding, EarlyStoppingCallback,
+                              PrinterCallback, Trainer, set_seed)
     set_seed(cfg.seed)
     model, tok = build_model(cfg, splits.labels)
     counts = param_counts(model)
@@ -177,6 +178,7 @@ def _run(cfg, splits, run:RunDir, callbacks, progress, quiet, resume_from=None):
     trainer = Trainer(model=model, args=training_args(cfg, run, has_eval, progress), train_dataset=ds["train"],
                       eval_dataset=ds.get("validation"), data_collator=collator,
                       compute_metrics=classification_metrics if clf else None, callbacks=cbs)
+    if not progress: trainer.remove_callback(PrinterCallback)   # quiet: no log dicts printed either
     results = dict(task=cfg.task, params=counts, sizes=splits.sizes)
     before = [r for r in run.metrics() if r.get("event") == "eval" and r.get("step") == 0 and "test_loss" in r]
     if before: results["before"] = {k[5:]: v for k, v in before[0].items() if k.startswith("test_")}

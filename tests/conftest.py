@@ -39,3 +39,16 @@ def reviews_csv(tmp_path):
     p = tmp_path / "reviews.csv"
     pd.DataFrame(rows, columns=["review", "sentiment"]).to_csv(p, index=False)
     return p
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    "A JupyterLab server plus headless Chromium (skipped only where Chromium/playwright are absent)."
+    from jupyter_browser import Lab, available
+    why = available()
+    if why:
+        pytest.skip(why)
+    root = tmp_path_factory.mktemp("lab")
+    lab = Lab(root)
+    yield lab
+    lab.close()
