@@ -12,7 +12,7 @@ from .core import ConfigError, LabError, asset_path, cache_dir, did_you_mean
 # %% auto #0
 __all__ = ['OFFLINE_MODELS', 'HIDDEN_DROPOUT', 'ATTN_DROPOUT', 'HEAD_DROPOUT', 'convert_gguf', 'hub_reachable', 'resolve_model',
            'tiny_model', 'dropout_overrides', 'quiet_transformers', 'load_tokenizer', 'load_model', 'param_counts',
-           'transformer_layers', 'freeze', 'add_lora', 'build_model']
+           'transformer_layers', 'freeze', 'add_lora', 'generate_texts', 'build_model']
 
 # %% ../nbs/03_models.ipynb #77e6572d
 OFFLINE_MODELS = {
@@ -235,6 +235,30 @@ def add_lora(model, task:str="classification", r:int=8, alpha:int=16, dropout:fl
                           hint="name linear layers, e.g. one of: " + ", ".join(names[:15]))
 
 # %% ../nbs/03_models.ipynb #91aeb594
+def generate_texts(model, tok, prompts:list, # model and tokenizer (already loaded) and the prompts
+                   max_new_tokens:int=40, do_sample:bool=False, temperature:float=0.8, top_p:float=0.95,
+                   seed:int=0, batch_size:int=8, chat:bool=False)->list:
+    "The model's continuation of each prompt (new text only)."
+    import torch
+    from transformers import set_seed
+    set_seed(seed)
+    side, tok.padding_side = tok.padding_side, "left"
+    if chat: prompts = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True) for p in prompts]
+    out, was_training = [], model.training
+    model.eval()
+    try:
+        for i in range(0, len(prompts), batch_size):
+            enc = tok(prompts[i:i+batch_size], return_tensors="pt", padding=True).to(model.device)
+            kw = dict(do_sample=True, temperature=temperature, top_p=top_p) if do_sample else dict(do_sample=False)
+            with torch.no_grad():
+                ids = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id, **kw)
+            out += tok.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    finally:
+        tok.padding_side = side
+        model.train(was_training)
+    return out
+
+# %% ../nbs/03_models.ipynb #6dacdc41
 def build_model(cfg, # a resolved TrainConfig
                 labels:list=None):
     "Model and tokenizer for a run, with dropout, freezing and LoRA applied."
