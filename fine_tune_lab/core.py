@@ -12,9 +12,9 @@ from pathlib import Path
 import yaml
 
 # %% auto #0
-__all__ = ['TASKS', 'SCHEDULERS', 'DEFAULTS_BY_TASK', 'LabError', 'ConfigError', 'DataError', 'did_you_mean', 'opt', 'coerce',
-           'check_rules', 'LabConfig', 'atomic_write', 'TrainConfig', 'cache_dir', 'asset_path', 'RunDir',
-           'environment', 'data_hash']
+__all__ = ['TASKS', 'SCHEDULERS', 'DEFAULTS_BY_TASK', 'CHECKPOINT_DONE', 'LabError', 'ConfigError', 'DataError', 'did_you_mean',
+           'opt', 'coerce', 'check_rules', 'LabConfig', 'atomic_write', 'TrainConfig', 'cache_dir', 'asset_path',
+           'RunDir', 'environment', 'data_hash']
 
 # %% ../nbs/00_core.ipynb #53a93616
 class LabError(Exception):
@@ -315,7 +315,7 @@ class TrainConfig(LabConfig):
     lora_targets: str | None = opt(None, "comma-separated module names for LoRA; None picks per architecture")
     early_stopping: int = opt(0, "stop after N evaluations without improvement; 0 = off", lo=0, hi=1000)
     metric: str | None = opt(None, "metric that picks the best checkpoint; default accuracy or eval_loss by task")
-    precision: str = opt("auto", "number format: auto picks bf16 on a GPU that supports it, else fp32",
+    precision: str = opt("auto", "number format: auto picks bf16 where the hardware has it (GPU, or CPU with AVX512-BF16/AMX), else fp32",
                          choices=("auto", "fp32", "bf16", "fp16"))
     device: str = opt("auto", "where to train: auto uses a GPU when there is one", choices=("auto", "cpu", "cuda", "mps"))
     seed: int = opt(42, "random seed for split, initialisation and data order", lo=0, hi=2**32 - 1)
@@ -324,6 +324,8 @@ class TrainConfig(LabConfig):
     eval_steps: int | None = opt(None, "evaluate every N steps; None = every epoch", lo=1)
     save_steps: int | None = opt(None, "checkpoint every N steps; None = every epoch", lo=1)
     logging_steps: int = opt(50, "log the training loss every N steps", lo=1)
+    nonfinite: str = opt("stop", "when the loss is NaN/inf: stop (keeping the last good checkpoint) or skip the batch",
+                         choices=("stop", "skip"))
     save_total_limit: int = opt(2, "checkpoints kept (the best is always kept)", lo=1, hi=1000)
     output_dir: str = opt("runs", "folder that holds the run directories")
     run_name: str | None = opt(None, "name of the run directory; default: date-time-model-data")
@@ -342,6 +344,10 @@ def _check_train(self:TrainConfig):
                           hint="set val_size > 0, or early_stopping 0")
     if self.device == "cpu" and self.precision == "fp16":
         raise ConfigError("fp16 training needs a GPU", setting="precision", hint="use fp32 or bf16 on the CPU")
+    if self.eval_steps and self.save_steps and self.save_steps % self.eval_steps:
+        raise ConfigError(f"save_steps {self.save_steps} is not a multiple of eval_steps {self.eval_steps}, so the best "
+                          "checkpoint could be one that was never saved", setting="save_steps",
+                          hint=f"use a multiple of {self.eval_steps}, e.g. {self.eval_steps * max(1, self.save_steps // self.eval_steps)}")
 TrainConfig.check = _check_train
 
 # %% ../nbs/00_core.ipynb #217b0ae6
@@ -438,10 +444,12 @@ def _config(self:RunDir, cls=None):
     "The run's saved config."
     return (cls or TrainConfig).load(self.path/"config.yaml")
 
+CHECKPOINT_DONE = ".complete"   # written (atomically) after every file of a checkpoint is on disk
+
 def _checkpoints(self:RunDir)->list:
-    "Complete checkpoints, oldest first (a folder is complete once its trainer state is written)."
+    "Complete checkpoints, oldest first: a folder counts only once its completion marker is written."
     d = self.path/"checkpoints"
-    cks = [p for p in d.glob("checkpoint-*") if (p/"trainer_state.json").exists()] if d.exists() else []
+    cks = [p for p in d.glob("checkpoint-*") if (p/CHECKPOINT_DONE).exists()] if d.exists() else []
     return sorted(cks, key=lambda p: int(p.name.split("-")[-1]))
 
 RunDir.set_status, RunDir.config, RunDir.checkpoints = _set_status, _config, _checkpoints

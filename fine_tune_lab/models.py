@@ -12,7 +12,7 @@ from .core import ConfigError, LabError, asset_path, cache_dir, did_you_mean
 # %% auto #0
 __all__ = ['OFFLINE_MODELS', 'HIDDEN_DROPOUT', 'ATTN_DROPOUT', 'HEAD_DROPOUT', 'convert_gguf', 'hub_reachable', 'resolve_model',
            'tiny_model', 'dropout_overrides', 'quiet_transformers', 'load_tokenizer', 'load_model', 'param_counts',
-           'transformer_layers', 'freeze', 'add_lora', 'generate_texts', 'build_model']
+           'transformer_layers', 'freeze', 'add_lora', 'preview_counts', 'generate_texts', 'build_model']
 
 # %% ../nbs/03_models.ipynb #77e6572d
 OFFLINE_MODELS = {
@@ -151,11 +151,13 @@ def dropout_overrides(config, dropout:float=None, classifier_dropout:float=None)
 from contextlib import contextmanager
 
 @contextmanager
-def quiet_transformers():
-    "Silence transformers' info/warning logs and progress bars for a block, then restore them."
+def quiet_transformers(logs:bool=True, # also silence info/warning logs (not only progress bars)
+                      ):
+    "Silence transformers' progress bars (and logs) for a block, then restore them."
     from transformers.utils import logging as tl
     level, bars = tl.get_verbosity(), tl.is_progress_bar_enabled()
-    tl.set_verbosity_error(); tl.disable_progress_bar()
+    if logs: tl.set_verbosity_error()
+    tl.disable_progress_bar()
     try: yield
     finally:
         tl.set_verbosity(level)
@@ -235,6 +237,25 @@ def add_lora(model, task:str="classification", r:int=8, alpha:int=16, dropout:fl
                           hint="name linear layers, e.g. one of: " + ", ".join(names[:15]))
 
 # %% ../nbs/03_models.ipynb #91aeb594
+def preview_counts(cfg, # a resolved TrainConfig
+                   num_labels:int=2)->dict:
+    "Trainable/total parameters `cfg` would give, from the architecture alone (no weights loaded)."
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
+    clf = cfg.task == "classification"
+    config = AutoConfig.from_pretrained(resolve_model(cfg.model), trust_remote_code=cfg.trust_remote_code,
+                                        **(dict(num_labels=num_labels) if clf else {}))
+    # torch.device("meta") is a thread-local default (a dashboard counts in a thread while another trains);
+    # accelerate's init_empty_weights patches torch globally and would leak into that training
+    with torch.device("meta"), quiet_transformers():
+        model = (AutoModelForSequenceClassification if clf else AutoModelForCausalLM).from_config(config)
+        out = model.get_output_embeddings()          # tie as from_pretrained does
+        if getattr(config, "tie_word_embeddings", False) and out is not None: out.weight = model.get_input_embeddings().weight
+        if cfg.freeze_embeddings or cfg.freeze_layers: freeze(model, cfg.freeze_embeddings, cfg.freeze_layers)
+        if cfg.lora: model = add_lora(model, cfg.task, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_targets)
+    return param_counts(model)
+
+# %% ../nbs/03_models.ipynb #88ce94ea
 def generate_texts(model, tok, prompts:list, # model and tokenizer (already loaded) and the prompts
                    max_new_tokens:int=40, do_sample:bool=False, temperature:float=0.8, top_p:float=0.95,
                    seed:int=0, batch_size:int=8, chat:bool=False)->list:
@@ -258,7 +279,7 @@ def generate_texts(model, tok, prompts:list, # model and tokenizer (already load
         model.train(was_training)
     return out
 
-# %% ../nbs/03_models.ipynb #6dacdc41
+# %% ../nbs/03_models.ipynb #706fe3e9
 def build_model(cfg, # a resolved TrainConfig
                 labels:list=None):
     "Model and tokenizer for a run, with dropout, freezing and LoRA applied."

@@ -48,11 +48,11 @@ def pack_blocks(texts, tok, block:int, # tokens per block
     return [b for b in blocks if len(b) >= min(min_block, block)]
 
 def tokenize_lm(df:pd.DataFrame, tok, max_length:int):
-    "A `datasets.Dataset` of packed blocks with input_ids, attention_mask and length."
+    "A `datasets.Dataset` of packed blocks with input_ids, attention_mask, length and row (the block's index)."
     import datasets
     blocks = pack_blocks(df["text"], tok, max_length)
     return datasets.Dataset.from_dict(dict(input_ids=blocks, attention_mask=[[1]*len(b) for b in blocks],
-                                           length=[len(b) for b in blocks]))
+                                           length=[len(b) for b in blocks], row=list(range(len(blocks)))))
 
 # %% ../nbs/04_tokens.ipynb #4ac6c1df
 def tokenize_splits(splits, # a `Splits` (or dict of DataFrames)

@@ -36,10 +36,14 @@ def _cells(nb_path):
     return json.loads(nb_path.read_text())["cells"]
 
 
-def test_training_notebook_parameters_match_config():
+import pytest
+
+
+@pytest.mark.parametrize("nb", ["train", "dashboard"])
+def test_training_notebook_parameters_match_config(nb):
     "The tagged parameters cell is exactly TrainConfig's fields, types, defaults and help."
     from fine_tune_lab.core import TrainConfig
-    cells = _cells(ROOT / "nbs/tutorials/train.ipynb")
+    cells = _cells(ROOT / f"nbs/tutorials/{nb}.ipynb")
     params = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(params) == 1
     assert "".join(params[0]["source"]).strip() == TrainConfig.parameters_cell().strip()

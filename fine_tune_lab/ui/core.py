@@ -9,7 +9,7 @@ import html, time
 import pandas as pd
 
 # %% auto #0
-__all__ = ['View', 'esc', 'html_table', 'Throttle']
+__all__ = ['View', 'esc', 'html_table', 'Throttle', 'ConfigForm']
 
 # %% ../../nbs/20_ui.core.ipynb #5bcecb52
 class View:
@@ -42,3 +42,75 @@ class Throttle:
         if force or now - self.last >= self.interval:
             self.last = now; return True
         return False
+
+# %% ../../nbs/20_ui.core.ipynb #e6a25192
+def _field_widget(name:str, tp, default, meta:dict, choices=None):
+    "An ipywidget for one config field."
+    import ipywidgets as w
+    from fine_tune_lab.core import _base_type
+    base, nullable = _base_type(tp)
+    lay = dict(description=name, style={"description_width": "150px"}, layout=w.Layout(width="420px"),
+               description_tooltip=meta.get("help", ""))
+    if meta.get("choices"): return w.Dropdown(options=list(meta["choices"]), value=default, **lay)
+    if base is bool: return w.Checkbox(value=bool(default), indent=False, **{**lay, "layout": w.Layout(width="420px")})
+    if choices is not None and base is str: return w.Combobox(options=list(choices), value="" if default is None else str(default), ensure_option=False, **lay)
+    if not nullable and base is int: return w.IntText(value=default, **lay)
+    if not nullable and base is float: return w.FloatText(value=default, **lay)
+    return w.Text(value="" if default is None else str(default), placeholder="(not set)", **lay)
+
+def _widget_value(wd):
+    "The widget's value as config input: empty text means None."
+    v = wd.value
+    return None if isinstance(v, str) and v.strip() == "" else v
+
+# %% ../../nbs/20_ui.core.ipynb #b0863dfb
+class ConfigForm(View):
+    "A form generated from a `LabConfig` class: one widget per field, grouped in sections, validated live."
+    def __init__(self, cls, # the LabConfig dataclass
+                 value=None, # initial config
+                 sections:dict=None, # {"title": [field names]}; fields not named go in "Other"
+                 combos:dict=None, # {field: suggestions} for free-text fields with suggestions
+                 notes:dict=None, # {"section title": "a line of guidance"} shown at the top of a section
+                ):
+        import ipywidgets as w
+        self.cls, self.listeners = cls, []
+        specs = cls.specs()
+        self.fields = {n: _field_widget(n, tp, d, m, (combos or {}).get(n)) for n, (tp, d, m) in specs.items()}
+        named = [f for fs in (sections or {}).values() for f in fs]
+        groups = {**(sections or {}), **({"Other": [n for n in specs if n not in named]} if len(named) < len(specs) else {})}
+        self.error = w.HTML()
+        notes = notes or {}
+        boxes = [w.VBox(([w.HTML(f"<i>{esc(notes[t])}</i>")] if t in notes else []) + [self.fields[n] for n in fs])
+                 for t, fs in groups.items()]
+        self.sections = w.Accordion(children=boxes, titles=tuple(groups))
+        self.widget = w.VBox([self.sections, self.error])
+        for wd in self.fields.values(): wd.observe(lambda ch: self._changed(), names="value")
+        if value is not None: self.set_config(value)
+        self._changed()
+
+# %% ../../nbs/20_ui.core.ipynb #be95b634
+def _values(self:ConfigForm)->dict:
+    "The form's current values, as config input."
+    return {n: _widget_value(wd) for n, wd in self.fields.items()}
+
+def _config(self:ConfigForm):
+    "The validated config, or None with the reason shown in the form."
+    from fine_tune_lab.core import LabError
+    try: cfg = self.cls.from_dict(self.values())
+    except LabError as e:
+        self.error.value = f'<span style="color:#b00020">⚠ {esc(e)}</span>'; return None
+    self.error.value = ""
+    return cfg
+
+def _set_config(self:ConfigForm, cfg):
+    "Fill the form from a config."
+    for n, v in cfg.to_dict().items():
+        wd = self.fields[n]
+        wd.value = ("" if v is None else str(v)) if isinstance(wd.value, str) else v
+    self._changed()
+
+def _changed(self:ConfigForm):
+    cfg = self.config()
+    for fn in self.listeners: fn(cfg)
+
+ConfigForm.values, ConfigForm.config, ConfigForm.set_config, ConfigForm._changed = _values, _config, _set_config, _changed
