@@ -103,23 +103,24 @@ class TrainMonitor(View):
 # %% ../../nbs/22_ui.train.ipynb #7599aeef
 def _on_event(self:TrainMonitor, kind:str, payload:dict):
     p = self.log.progress
-    ended = p.get("state") in ("finished", "stopped", "failed")
-    if kind == "progress":
-        self.bar.max, self.bar.value = max(1, p.get("max_steps") or 1), p.get("step", 0)
-        self.status.value = esc(progress_text(p)) + (f' <span style="color:#b00020">{esc(p["error"])}</span>' if p.get("error") else "")
-    if self.throttle(force=ended): self.redraw(final=ended)
+    ended = p.get("state") in ("finished", "stopped", "failed") or p.get("done")
+    if not self.throttle(force=ended): return           # widgets and plots change at most every `interval` s
+    self.bar.max, self.bar.value = max(1, p.get("max_steps") or 1), p.get("step", 0)
+    self.status.value = esc(progress_text(p)) + (f' <span style="color:#b00020">{esc(p["error"])}</span>' if p.get("error") else "")
+    self.redraw()
 
-def _redraw(self:TrainMonitor, final:bool=False):
-    "Draw the curves now (live figure and/or static output)."
+def _redraw(self:TrainMonitor):
+    "Draw the curves now: new points into the live figure's traces, or the static output."
     self.redraws += 1
     if self.fig is not None:
-        new = curve_figure(self.log.records)
-        with self.fig.batch_update():
-            if [t.name for t in self.fig.data] != [t.name for t in new.data]:
+        cs = curves(self.log.records)
+        if [t.name for t in self.fig.data] != list(cs):     # a new series: rebuild once
+            with self.fig.batch_update():
                 self.fig.data = []
-                for t in new.data: self.fig.add_trace(t, row=1, col=_panel(t.name))
-            else:
-                for old, t in zip(self.fig.data, new.data): old.x, old.y = t.x, t.y
+                for t in curve_figure(self.log.records).data: self.fig.add_trace(t, row=1, col=_panel(t.name))
+        else:
+            with self.fig.batch_update():
+                for t in self.fig.data: t.x, t.y = cs[t.name]
     if self.handle is not None and not self.live: self.handle.update(_Static(self.log))
 
 TrainMonitor._on_event, TrainMonitor.redraw = _on_event, _redraw
