@@ -50,8 +50,8 @@ def plain_trainer(splits, pad_to_max: bool, out: Path, n_train: int):
                  data_collator=default_data_collator if pad_to_max else DataCollatorWithPadding(tok))
     t0 = time.perf_counter(); tr.train(); secs = time.perf_counter() - t0
     pred = tr.predict(test_ds)
-    acc = float((pred.predictions.argmax(-1) == pred.label_ids).mean())
-    return n_train / secs, acc, secs
+    correct = pred.predictions.argmax(-1) == pred.label_ids
+    return n_train / secs, float(correct.mean()), secs, correct
 
 
 def lab(precision: str, out: Path, n_train: int, n_test: int, log=None):
@@ -59,7 +59,9 @@ def lab(precision: str, out: Path, n_train: int, n_test: int, log=None):
                       val_size=0.1, test_size=0.1, precision=precision, output_dir=str(out), logging_steps=50)
     res = train(cfg, progress=False, quiet=True, log=log)
     secs = res.results["train"]["runtime_s"]
-    return n_train / secs, res.results["test"]["accuracy"], secs, res
+    import pandas as pd
+    p = pd.read_json(res.path / "predictions.jsonl", lines=True)   # the test rows in split order, as (a) and (b)
+    return n_train / secs, res.results["test"]["accuracy"], secs, (p["label"] == p["pred"]).to_numpy()
 
 
 def overhead(out: Path, n_train: int, n_test: int):
@@ -91,14 +93,18 @@ def main():
     rows = {}
     rows["(a) guide: pad to max_length"] = plain_trainer(splits, True, out / "a", a.train)
     rows["(b) plain Trainer + DataCollatorWithPadding"] = plain_trainer(splits, False, out / "b", a.train)
-    rows["(c) lab default (auto precision)"] = lab("auto", out / "c", a.train, a.test)[:3]
-    rows["(d) lab default, fp32"] = lab("fp32", out / "d", a.train, a.test)[:3]
+    rows["(c) lab default (auto precision)"] = lab("auto", out / "c", a.train, a.test)
+    rows["(d) lab default, fp32"] = lab("fp32", out / "d", a.train, a.test)
     print(f"\n{'variant':48s} {'samples/s':>10s} {'train s':>8s} {'test acc':>9s}")
-    for k, (sps, acc, secs) in rows.items(): print(f"{k:48s} {sps:10.1f} {secs:8.1f} {acc:9.4f}")
+    for k, (sps, acc, secs, _) in rows.items(): print(f"{k:48s} {sps:10.1f} {secs:8.1f} {acc:9.4f}")
     s = {k[:3]: v for k, v in rows.items()}
     print(f"\nratios (samples/s): c/a {s['(c)'][0]/s['(a)'][0]:.2f}x  c/b {s['(c)'][0]/s['(b)'][0]:.2f}x  "
           f"d/a {s['(d)'][0]/s['(a)'][0]:.2f}x  d/b {s['(d)'][0]/s['(b)'][0]:.2f}x   (targets: >= 2x a, >= 1.2x b)")
-    print(f"accuracy deltas: c-a {s['(c)'][1]-s['(a)'][1]:+.4f}  c-b {s['(c)'][1]-s['(b)'][1]:+.4f}")
+    from fine_tune_lab.stats import mcnemar
+    for x, y in (("(c)", "(a)"), ("(c)", "(b)"), ("(d)", "(b)")):
+        m = mcnemar(s[y][3], s[x][3])   # same test rows in the same order
+        print(f"accuracy {x} - {y}: {s[x][1]-s[y][1]:+.4f}  (McNemar on the {len(s[x][3])} test rows: "
+              f"{m['a_wrong_b_right']} better, {m['a_right_b_wrong']} worse, p = {m['p_value']:.3f})")
     share, calls, redraws, secs = overhead(out / "e", a.train, a.test)
     print(f"\ndashboard/callback overhead: {share:.2%} of {secs:.1f} s training ({calls} listener calls, {redraws} redraws; target <= 3%)")
 
