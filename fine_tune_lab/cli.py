@@ -67,7 +67,9 @@ def cmd_train(args):
     print(res.table().to_string(float_format="{:.4f}".format))
 
 # %% ../nbs/90_cli.ipynb #defd3092
-CLI_MODULES = []   # modules with an `add_cli(subparsers)` function, added as the lab grows
+CLI_MODULES = [   # modules with an `add_cli(subparsers)` function, added as the lab grows
+    "fine_tune_lab.batch",
+]
 
 def build_parser()->argparse.ArgumentParser:
     "The `ftlab` parser with every subcommand."

@@ -62,7 +62,7 @@ def did_you_mean(name:str, # what the user typed
 
 # %% ../nbs/00_core.ipynb #492efb69
 def opt(default, # the default value
-        help:str, # one line shown in `--help`, the dashboard and the parameters cell
+        help:str, # one line shown in `--help`, the dashboard and the parameters cell (no "=": papermill parses it)
         choices=None, # allowed values, if a closed set
         lo=None, # lowest allowed value
         hi=None, # highest allowed value
@@ -70,6 +70,7 @@ def opt(default, # the default value
         hi_open=False, # is `hi` itself refused?
        ):
     "A config field with its help text and rules."
+    assert "=" not in help, f"help text must not contain '=' (papermill would not parse the parameter): {help!r}"
     return field(default=default, metadata=dict(help=help, choices=choices, lo=lo, hi=hi,
                                                 lo_open=lo_open, hi_open=hi_open))
 
@@ -261,11 +262,11 @@ def _to_papermill(self)->str:
 
 @classmethod
 def _parameters_cell(cls)->str:
-    "The source of a notebook's tagged `parameters` cell: typed, commented defaults."
-    lines = []
+    "The source of a notebook's tagged `parameters` cell: typed, commented defaults (in a form papermill parses)."
+    lines = ["from typing import Optional"] if any(_base_type(tp)[1] for tp, _, _ in cls.specs().values()) else []
     for name, (tp, default, meta) in cls.specs().items():
         base, nullable = _base_type(tp)
-        t = f"{base.__name__} | None" if nullable else base.__name__
+        t = f"Optional[{base.__name__}]" if nullable else base.__name__
         lines.append(f"{name}: {t} = {default!r}  # {meta.get('help', '')}")
     return "\n".join(lines)
 
@@ -303,7 +304,7 @@ class TrainConfig(LabConfig):
     weight_decay: float = opt(0.01, "AdamW weight decay", lo=0, hi=1)
     warmup: float = opt(0.0, "share of steps spent warming the learning rate up", lo=0, hi=1, hi_open=True)
     scheduler: str = opt("linear", "learning-rate schedule", choices=SCHEDULERS)
-    grad_accum: int = opt(1, "gradient accumulation steps (effective batch = batch_size x grad_accum)", lo=1, hi=4096)
+    grad_accum: int = opt(1, "gradient accumulation steps (effective batch: batch_size x grad_accum)", lo=1, hi=4096)
     dropout: float | None = opt(None, "hidden and attention dropout (0.1-0.3 is usual); None keeps the model's", lo=0, hi=1, hi_open=True)
     classifier_dropout: float | None = opt(None, "dropout before the classification head; None keeps the model's", lo=0, hi=1, hi_open=True)
     freeze_embeddings: bool = opt(False, "freeze the embedding layer")
@@ -313,7 +314,7 @@ class TrainConfig(LabConfig):
     lora_alpha: int = opt(16, "LoRA scaling alpha", lo=1, hi=4096)
     lora_dropout: float = opt(0.05, "dropout on the LoRA path", lo=0, hi=1, hi_open=True)
     lora_targets: str | None = opt(None, "comma-separated module names for LoRA; None picks per architecture")
-    early_stopping: int = opt(0, "stop after N evaluations without improvement; 0 = off", lo=0, hi=1000)
+    early_stopping: int = opt(0, "stop after N evaluations without improvement (0: off)", lo=0, hi=1000)
     metric: str | None = opt(None, "metric that picks the best checkpoint; default accuracy or eval_loss by task")
     precision: str = opt("auto", "number format: auto picks bf16 where the hardware has it (GPU, or CPU with AVX512-BF16/AMX), else fp32",
                          choices=("auto", "fp32", "bf16", "fp16"))
@@ -321,8 +322,8 @@ class TrainConfig(LabConfig):
     seed: int = opt(42, "random seed for split, initialisation and data order", lo=0, hi=2**32 - 1)
     max_train_samples: int | None = opt(None, "use at most N training examples (quick runs)", lo=1)
     max_eval_samples: int | None = opt(None, "use at most N validation and test examples", lo=1)
-    eval_steps: int | None = opt(None, "evaluate every N steps; None = every epoch", lo=1)
-    save_steps: int | None = opt(None, "checkpoint every N steps; None = every epoch", lo=1)
+    eval_steps: int | None = opt(None, "evaluate every N steps (None: every epoch)", lo=1)
+    save_steps: int | None = opt(None, "checkpoint every N steps (None: every epoch)", lo=1)
     logging_steps: int = opt(50, "log the training loss every N steps", lo=1)
     nonfinite: str = opt("stop", "when the loss is NaN/inf: stop (keeping the last good checkpoint) or skip the batch",
                          choices=("stop", "skip"))
