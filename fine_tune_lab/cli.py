@@ -68,6 +68,7 @@ def cmd_train(args):
 
 # %% ../nbs/90_cli.ipynb #defd3092
 CLI_MODULES = [   # modules with an `add_cli(subparsers)` function, added as the lab grows
+    "fine_tune_lab.clean",
     "fine_tune_lab.batch",
 ]
 

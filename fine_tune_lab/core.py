@@ -294,6 +294,9 @@ class TrainConfig(LabConfig):
     text_col: str | None = opt(None, "column with the text; inferred when unambiguous")
     label_col: str | None = opt(None, "column with the label; inferred when unambiguous")
     split_col: str | None = opt(None, "column with train/validation/test, to use the user's own split")
+    clean: str | None = opt(None, "cleaning recipe applied before splitting: a recipe.yaml (ftlab data clean) or 'default'")
+    leakage: str = opt("remove", "texts shared by train and validation/test: remove them from evaluation, report, or off",
+                       choices=("remove", "report", "off"))
     val_size: float = opt(0.1, "share of rows held out for validation", lo=0, hi=1, hi_open=True)
     test_size: float = opt(0.1, "share of rows held out for the final test", lo=0, hi=1, hi_open=True)
     max_length: int = opt(128, "longest input in tokens; longer texts are truncated", lo=8, hi=32768)

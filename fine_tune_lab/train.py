@@ -285,7 +285,7 @@ def _prepare(cfg:TrainConfig):
     cfg = cfg.resolved()
     resolve_model(cfg.model)
     splits = load_splits(cfg.data, cfg.task, cfg.text_col, cfg.label_col, cfg.split_col, cfg.val_size,
-                         cfg.test_size, cfg.seed, cfg.max_train_samples, cfg.max_eval_samples)
+                         cfg.test_size, cfg.seed, cfg.max_train_samples, cfg.max_eval_samples, cfg.leakage, cfg.clean)
     device = pick_device(cfg)
     return cfg, splits, device, pick_precision(cfg, device)
 
@@ -470,7 +470,7 @@ def train(cfg:TrainConfig=None, # the run's settings (default: the guide's recip
     return _execute(cfg, splits, run, log or MetricsLog(), callbacks or [], progress, quiet, device, precision)
 
 # %% ../nbs/05_train.ipynb #3e762de8
-_RESUME_FIXED = ("model", "task", "data", "text_col", "label_col", "split_col", "val_size", "test_size", "seed",
+_RESUME_FIXED = ("model", "task", "data", "text_col", "label_col", "split_col", "clean", "leakage", "val_size", "test_size", "seed",
                  "max_train_samples", "max_eval_samples", "max_length", "lora", "lora_r", "lora_targets",
                  "freeze_layers", "freeze_embeddings", "output_dir", "run_name")
 

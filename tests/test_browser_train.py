@@ -32,7 +32,9 @@ def _drive(lab, page, runs):
     page.get_by_role("button", name="Train").click()
     page.locator(".widget-html-content", has_text="running · step").wait_for(timeout=60_000)
     page.wait_for_function("() => /step (2[5-9]|[3-9][0-9]|[0-9]{3,})\\//.test(document.body.innerText)", timeout=120_000)
-    assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 2   # train loss + eval curves drawn live
+    page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .scatterlayer .trace').length >= 2",
+                           timeout=60_000)                                   # train loss + eval curves drawn live
     page.get_by_role("button", name="Stop").click()
     page.locator(".widget-html-content", has_text="Resume it to finish").wait_for(timeout=120_000)
     status = json.loads((runs / "ui" / "status.json").read_text())
