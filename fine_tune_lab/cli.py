@@ -69,6 +69,8 @@ def cmd_train(args):
 # %% ../nbs/90_cli.ipynb #defd3092
 CLI_MODULES = [   # modules with an `add_cli(subparsers)` function, added as the lab grows
     "fine_tune_lab.clean",
+    "fine_tune_lab.evaluation",
+    "fine_tune_lab.export",
     "fine_tune_lab.batch",
 ]
 

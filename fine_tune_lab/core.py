@@ -319,6 +319,7 @@ class TrainConfig(LabConfig):
     lora_targets: str | None = opt(None, "comma-separated module names for LoRA; None picks per architecture")
     early_stopping: int = opt(0, "stop after N evaluations without improvement (0: off)", lo=0, hi=1000)
     metric: str | None = opt(None, "metric that picks the best checkpoint; default accuracy or eval_loss by task")
+    eval_samples: int = opt(8, "examples (classification) or prompts (causal LM) whose outputs are recorded at each evaluation (0: none)", lo=0, hi=64)
     precision: str = opt("auto", "number format: auto picks bf16 where the hardware has it (GPU, or CPU with AVX512-BF16/AMX), else fp32",
                          choices=("auto", "fp32", "bf16", "fp16"))
     device: str = opt("auto", "where to train: auto uses a GPU when there is one", choices=("auto", "cpu", "cuda", "mps"))
@@ -392,7 +393,8 @@ def _slug(s:str)->str:
 
 class RunDir:
     "The folder of one run: config, environment, metrics log, status, checkpoints and final model."
-    def __init__(self, path): self.path = Path(path)
+    def __init__(self, path): self.path = Path(path)     # a path, a str or another RunDir (os.PathLike)
+    def __fspath__(self): return str(self.path)
     def __repr__(self): return f"RunDir({str(self.path)!r})"
     def __truediv__(self, name): return self.path/name
 

@@ -15,24 +15,16 @@ from transformers import Trainer, TrainerCallback
 
 from .core import CHECKPOINT_DONE, ConfigError, LabError, RunDir, TrainConfig, atomic_write, environment
 from .data import load_splits
+from .evaluation import sample_callbacks, trainer_metrics
 from .models import build_model, param_counts, quiet_transformers, resolve_model
 from .tokens import tokenize_splits
 
 # %% auto #0
-__all__ = ['classification_metrics', 'perplexity', 'MetricsLog', 'effective_records', 'cpu_has_bf16', 'devices',
-           'supported_precisions', 'pick_device', 'pick_precision', 'SeededLengthGroupedSampler', 'RowCollator',
-           'prune_checkpoints', 'LabTrainer', 'StopControl', 'training_args', 'RunResult', 'train', 'resume',
-           'TrainingSession']
+__all__ = ['perplexity', 'MetricsLog', 'effective_records', 'cpu_has_bf16', 'devices', 'supported_precisions', 'pick_device',
+           'pick_precision', 'SeededLengthGroupedSampler', 'RowCollator', 'prune_checkpoints', 'LabTrainer',
+           'StopControl', 'training_args', 'RunResult', 'train', 'resume', 'TrainingSession']
 
 # %% ../nbs/05_train.ipynb #33b97456
-def classification_metrics(eval_pred)->dict:
-    "Accuracy and macro-F1 from a `Trainer` EvalPrediction."
-    from sklearn.metrics import accuracy_score, f1_score
-    logits, labels = eval_pred.predictions, eval_pred.label_ids
-    if isinstance(logits, tuple): logits = logits[0]
-    preds = np.asarray(logits).argmax(-1)
-    return dict(accuracy=float(accuracy_score(labels, preds)), macro_f1=float(f1_score(labels, preds, average="macro")))
-
 def perplexity(loss:float)->float:
     "exp(loss), capped so a diverged run reads `inf` rather than overflowing."
     return float(math.exp(loss)) if loss < 700 else float("inf")
@@ -319,11 +311,12 @@ def _build_trainer(cfg, splits, run, log, callbacks, progress, device, precision
     base = DataCollatorWithPadding(tok, pad_to_multiple_of=8 if device == "cuda" else None) if clf else DataCollatorForLanguageModeling(tok, mlm=False)
     stop = next((c for c in callbacks if isinstance(c, StopControl)), None) or StopControl()
     cbs = [log, stop] + ([EarlyStoppingCallback(cfg.early_stopping)] if cfg.early_stopping and has_eval else [])
+    cbs += sample_callbacks(cfg, run, splits, tok)          # predictions/generations of a fixed sample at each evaluation
     cbs += [c for c in callbacks if c is not stop]
     def bad(**e): log.record({"event": "nonfinite", **e})
     trainer = LabTrainer(model=model, args=training_args(cfg, run, has_eval, progress, device, precision), train_dataset=ds["train"],
                          eval_dataset=ds.get("validation"), data_collator=RowCollator(base), processing_class=tok,
-                         compute_metrics=classification_metrics if clf else None, callbacks=cbs,
+                         compute_metrics=trainer_metrics if clf else None, callbacks=cbs,
                          keep_checkpoints=cfg.save_total_limit, nonfinite=cfg.nonfinite, on_nonfinite=bad)
     stop.trainer = trainer
     if not progress: trainer.remove_callback(PrinterCallback)   # quiet: no log dicts printed either

@@ -132,7 +132,7 @@ SECTIONS = {
     "Hyperparameters": ["learning_rate", "batch_size", "epochs", "weight_decay", "warmup", "scheduler", "grad_accum", "eval_batch_size"],
     "Regularisation and freezing": ["dropout", "classifier_dropout", "freeze_embeddings", "freeze_layers"],
     "LoRA": ["lora", "lora_r", "lora_alpha", "lora_dropout", "lora_targets"],
-    "Evaluation and stopping": ["early_stopping", "metric", "eval_steps", "save_steps", "logging_steps", "save_total_limit", "nonfinite"],
+    "Evaluation and stopping": ["early_stopping", "metric", "eval_steps", "save_steps", "logging_steps", "save_total_limit", "nonfinite", "eval_samples"],
     "Runtime and output": ["precision", "device", "seed", "output_dir", "run_name"],
 }
 NOTES = {"Hyperparameters": "The guide starts at learning rate 5e-5, batch size 16, 3 epochs; lower the rate if the loss jumps.",
