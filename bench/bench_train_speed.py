@@ -19,7 +19,7 @@ import argparse, os, time, tempfile
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-import numpy as np, torch
+import numpy as np, pandas as pd, torch
 from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
                           TrainingArguments, default_data_collator)
 from transformers.utils import logging as tl
@@ -49,9 +49,9 @@ def plain_trainer(splits, pad_to_max: bool, out: Path, n_train: int):
     tr = Trainer(model=model, args=args, train_dataset=train_ds,
                  data_collator=default_data_collator if pad_to_max else DataCollatorWithPadding(tok))
     t0 = time.perf_counter(); tr.train(); secs = time.perf_counter() - t0
-    pred = tr.predict(test_ds)
-    correct = pred.predictions.argmax(-1) == pred.label_ids
-    return n_train / secs, float(correct.mean()), secs, correct
+    pred = tr.predict(test_ds)                       # a plain Trainer evaluates in order: split order
+    correct = pd.Series(pred.predictions.argmax(-1) == pred.label_ids, index=splits["test"]["row"].values).sort_index()
+    return n_train / secs, float(correct.mean()), secs, correct.to_numpy()
 
 
 def lab(precision: str, out: Path, n_train: int, n_test: int, log=None):
@@ -59,8 +59,7 @@ def lab(precision: str, out: Path, n_train: int, n_test: int, log=None):
                       val_size=0.1, test_size=0.1, precision=precision, output_dir=str(out), logging_steps=50)
     res = train(cfg, progress=False, quiet=True, log=log)
     secs = res.results["train"]["runtime_s"]
-    import pandas as pd
-    p = pd.read_json(res.path / "predictions.jsonl", lines=True)   # the test rows in split order, as (a) and (b)
+    p = pd.read_json(res.path / "predictions.jsonl", lines=True).sort_values("row")   # by row, as (a) and (b)
     return n_train / secs, res.results["test"]["accuracy"], secs, (p["label"] == p["pred"]).to_numpy()
 
 

@@ -70,6 +70,7 @@ def cmd_train(args):
 CLI_MODULES = [   # modules with an `add_cli(subparsers)` function, added as the lab grows
     "fine_tune_lab.clean",
     "fine_tune_lab.evaluation",
+    "fine_tune_lab.label",
     "fine_tune_lab.export",
     "fine_tune_lab.batch",
 ]

@@ -295,6 +295,7 @@ class TrainConfig(LabConfig):
     label_col: str | None = opt(None, "column with the label; inferred when unambiguous")
     split_col: str | None = opt(None, "column with train/validation/test, to use the user's own split")
     clean: str | None = opt(None, "cleaning recipe applied before splitting: a recipe.yaml (ftlab data clean) or 'default'")
+    labels_patch: str | None = opt(None, "label patch CSV from the labelling widget (ftlab label patch), applied before splitting")
     leakage: str = opt("remove", "texts shared by train and validation/test: remove them from evaluation, report, or off",
                        choices=("remove", "report", "off"))
     val_size: float = opt(0.1, "share of rows held out for validation", lo=0, hi=1, hi_open=True)

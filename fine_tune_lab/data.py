@@ -369,6 +369,7 @@ def _summary(self:Splits)->dict:
              leakage=dict(removed=len(self.leaked), by_split=self.leaked["split"].value_counts().to_dict() if len(self.leaked) else {}))
     if self.labels: d["label_counts"] = {k: v["label"].value_counts().to_dict() for k, v in self.items()}
     if self.cleaning: d["cleaning"] = self.cleaning
+    if getattr(self, "labels_patch", None): d["labels_patch"] = self.labels_patch
     return d
 Splits.summary = _summary
 
@@ -381,6 +382,7 @@ def load_splits(src, # DataFrame, built-in name or path
                 leakage:str="remove", # "remove" (from the evaluation side), "report" or "off"
                 clean=None, # a cleaning recipe applied before splitting: CleanConfig, a YAML path, or "default"
                 label_sep:str=None, # separator of multi-label strings
+                labels_patch=None, # a label patch CSV (09_label) applied before cleaning and splitting
                )->Splits:
     "Load, check, (clean), split and guard against leakage — the data of a run."
     df, source = load_source(src)
@@ -388,6 +390,10 @@ def load_splits(src, # DataFrame, built-in name or path
     text_col, label_col = find_columns(df, text_col, label_col, task, source)
     split = df[_check_column(df, split_col, source, "split_col")] if split_col else None
     prep = prepare_frame(df, text_col, label_col if task == "classification" else None, source, label_sep)
+    patch = None
+    if labels_patch:
+        from fine_tune_lab.label import apply_patch
+        prep, patch = apply_patch(prep, labels_patch, source)
     cleaning = None
     if clean is not None:
         from fine_tune_lab.clean import CleanConfig, clean_frame
@@ -415,5 +421,7 @@ def load_splits(src, # DataFrame, built-in name or path
     if max_eval_samples:
         for k in ("validation", "test"): parts[k] = parts[k].sample(min(max_eval_samples, len(parts[k])), random_state=seed)
     if len(parts["train"]) == 0: raise DataError("the training split is empty", file=source, hint="check split_col, val_size and test_size")
-    return Splits({k: v.reset_index(drop=True) for k, v in parts.items()}, source, text_col, label_col, labels,
-                  unl.reset_index(drop=True), leaked, cleaning)
+    sp = Splits({k: v.reset_index(drop=True) for k, v in parts.items()}, source, text_col, label_col, labels,
+                unl.reset_index(drop=True), leaked, cleaning)
+    sp.labels_patch = patch
+    return sp

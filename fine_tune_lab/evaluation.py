@@ -18,7 +18,8 @@ __all__ = ['METRICS', 'metric_path', 'load_metric', 'classification_scores', 'tr
            'predict_proba', 'prediction_frame', 'EvalResult', 'evaluate_run', 'perplexity_of', 'per_class', 'confusion',
            'worst_errors', 'calibration', 'confusion_figure', 'calibration_figure', 'SamplePredictions',
            'SampleGenerations', 'prompts_from', 'sample_callbacks', 'samples', 'predictions_over_training',
-           'Comparison', 'run_predictions', 'compare_runs', 'send_flips', 'add_cli']
+           'Comparison', 'run_predictions', 'compare_runs', 'compare_results', 'compare_predictions', 'send_flips',
+           'add_cli']
 
 # %% ../nbs/06_evaluation.ipynb #ff880aa8
 METRICS = ("accuracy", "precision", "recall", "f1", "matthews_correlation", "roc_auc", "bleu", "chrf", "rouge", "perplexity")
@@ -138,7 +139,7 @@ def evaluate_run(run_dir, # a finished run
     model, tok, cfg = load_run_model(run)
     if data is None:
         sp = load_splits(cfg.data, cfg.task, cfg.text_col, cfg.label_col, cfg.split_col, cfg.val_size, cfg.test_size, cfg.seed,
-                         cfg.max_train_samples, cfg.max_eval_samples, cfg.leakage, cfg.clean)
+                         cfg.max_train_samples, cfg.max_eval_samples, cfg.leakage, cfg.clean, labels_patch=cfg.labels_patch)
         rows, source = sp[split], f"{cfg.data} ({split} split)"
     else:
         df, source = load_source(data)
@@ -318,10 +319,17 @@ def _same_rows(pa:pd.DataFrame, pb:pd.DataFrame, a, b):
                        hint="compare runs with the same data, split settings and seed, or score both on one dataset: ftlab eval RUN --data SRC")
 
 def compare_runs(run_a, run_b, n_boot:int=2000, seed:int=0)->Comparison:
-    "Metric deltas with bootstrap CIs, McNemar's test, flipped examples and confusion difference (B - A)."
+    "Metric deltas with bootstrap CIs, McNemar's test, flipped examples and confusion difference (B - A), on their test rows."
+    return compare_predictions(run_predictions(run_a), run_predictions(run_b), run_a, run_b, n_boot, seed)
+
+def compare_results(a:EvalResult, b:EvalResult, n_boot:int=2000, seed:int=0)->Comparison:
+    "`compare_runs` for two `evaluate_run` results on the same data (e.g. both runs scored on corrected labels)."
+    return compare_predictions(a.predictions, b.predictions, a.run, b.run, n_boot, seed)
+
+def compare_predictions(pa:pd.DataFrame, pb:pd.DataFrame, run_a, run_b, n_boot:int=2000, seed:int=0)->Comparison:
+    "The comparison of two prediction tables (row, text, label, pred) over the same rows."
     from fine_tune_lab.stats import mcnemar, paired_bootstrap
     from sklearn.metrics import f1_score
-    pa, pb = run_predictions(run_a), run_predictions(run_b)
     _same_rows(pa, pb, run_a, run_b)
     pb = pb.set_index("row").loc[pa["row"]].reset_index()
     y, ya, yb = pa["label"].to_numpy(), pa["pred"].to_numpy(), pb["pred"].to_numpy()

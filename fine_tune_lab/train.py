@@ -170,6 +170,12 @@ class LabTrainer(Trainer):
         return SeededLengthGroupedSampler(ds["length"], self.args.train_batch_size * self.args.gradient_accumulation_steps,
                                           self.args.data_seed if self.args.data_seed is not None else self.args.seed)
 
+    def _get_eval_sampler(self, eval_dataset):
+        # transformers 5 also length-groups *evaluation* batches, in a shuffled order: predictions would no longer
+        # line up with the dataset's rows. Evaluate in order (callers sort by length themselves when it pays).
+        if self.args.world_size <= 1 and eval_dataset is not None: return torch.utils.data.SequentialSampler(eval_dataset)
+        return super()._get_eval_sampler(eval_dataset)
+
     def _prepare_inputs(self, inputs):
         self._rows = inputs.pop("row_ids", None)
         return super()._prepare_inputs(inputs)
@@ -277,7 +283,8 @@ def _prepare(cfg:TrainConfig):
     cfg = cfg.resolved()
     resolve_model(cfg.model)
     splits = load_splits(cfg.data, cfg.task, cfg.text_col, cfg.label_col, cfg.split_col, cfg.val_size,
-                         cfg.test_size, cfg.seed, cfg.max_train_samples, cfg.max_eval_samples, cfg.leakage, cfg.clean)
+                         cfg.test_size, cfg.seed, cfg.max_train_samples, cfg.max_eval_samples, cfg.leakage, cfg.clean,
+                         labels_patch=cfg.labels_patch)
     device = pick_device(cfg)
     return cfg, splits, device, pick_precision(cfg, device)
 
@@ -368,6 +375,7 @@ def _save_final(trainer, tok, run:RunDir, main:bool):
 # %% ../nbs/05_train.ipynb #83b96e83
 def _predictions(trainer, ds, split_df:pd.DataFrame, labels:list)->tuple:
     "Per-row test predictions (row, text, label, pred, confidence, probs) and the test metrics."
+    ds = ds.sort("length")                  # similar lengths together: less padding; rows stay attached to their predictions
     out = trainer.predict(ds, metric_key_prefix="test")
     logits = out.predictions[0] if isinstance(out.predictions, tuple) else out.predictions
     p = np.exp(logits - logits.max(-1, keepdims=True)); p /= p.sum(-1, keepdims=True)
@@ -463,7 +471,7 @@ def train(cfg:TrainConfig=None, # the run's settings (default: the guide's recip
     return _execute(cfg, splits, run, log or MetricsLog(), callbacks or [], progress, quiet, device, precision)
 
 # %% ../nbs/05_train.ipynb #3e762de8
-_RESUME_FIXED = ("model", "task", "data", "text_col", "label_col", "split_col", "clean", "leakage", "val_size", "test_size", "seed",
+_RESUME_FIXED = ("model", "task", "data", "text_col", "label_col", "split_col", "clean", "labels_patch", "leakage", "val_size", "test_size", "seed",
                  "max_train_samples", "max_eval_samples", "max_length", "lora", "lora_r", "lora_targets",
                  "freeze_layers", "freeze_embeddings", "output_dir", "run_name")
 

@@ -109,3 +109,16 @@ def test_real_decoder_converts_and_trains(tmp_path):
                       max_eval_samples=4, output_dir=str(tmp_path), learning_rate=1e-4)
     res = train(cfg, progress=False, quiet=True)
     assert res.results["after"]["perplexity"] < res.results["before"]["perplexity"]
+
+
+def test_predictions_line_up_with_their_rows(tmp_path, tiny_bert):
+    "Each stored prediction carries its own row's text and label (transformers 5 length-groups eval batches in a shuffled order)."
+    rows = [(f"a {'wonderful' if i % 2 else 'terrible'} film {i}" + " and more" * (i % 9), "pos" if i % 2 else "neg") for i in range(150)]
+    src = pd.DataFrame(rows, columns=["text", "label"])
+    src.to_csv(tmp_path / "d.csv", index=False)
+    r = train(TrainConfig(model=tiny_bert, data=str(tmp_path / "d.csv"), epochs=1, output_dir=str(tmp_path / "runs"), test_size=0.3),
+              progress=False, quiet=True)
+    p = pd.read_json(r.path / "predictions.jsonl", lines=True)
+    assert len(p) == 45
+    assert (src.loc[p["row"], "text"].values == p["text"].values).all() and (src.loc[p["row"], "label"].values == p["label"].values).all()
+    assert (p["label"] == p["pred"]).mean() == pytest.approx(r.results["test"]["accuracy"])
