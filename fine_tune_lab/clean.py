@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_clean.ipynb #5a05e074
 from __future__ import annotations
-import html as _html, re, unicodedata
+import functools, html as _html, re, unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,15 +15,31 @@ from .core import ConfigError, DataError, LabConfig, LabError, atomic_write, opt
 from .data import find_columns, line_of, load_source, prepare_frame
 
 # %% auto #0
-__all__ = ['STEPS', 'normalize_text', 'match_key', 'shingles', 'minhash_signatures', 'near_duplicate_pairs', 'CleanConfig',
-           'CleanResult', 'clean_frame', 'leakage_report', 'oddities', 'Profile', 'teacher_warnings', 'profile',
-           'profile_figures', 'check_data', 'clean_source', 'write_result', 'add_cli']
+__all__ = ['TEXT_STEPS', 'STEPS', 'ODDITIES', 'fix_mojibake', 'remove_html', 'remove_urls', 'normalize_text', 'match_key',
+           'shingles', 'minhash_signatures', 'lsh_bands', 'near_duplicate_pairs', 'CleanConfig', 'CleanResult',
+           'rewrite_texts', 'clean_frame', 'leakage_report', 'is_mojibake', 'oddities', 'detect_languages', 'Profile',
+           'teacher_warnings', 'token_counts', 'profile', 'profile_figures', 'check_data', 'clean_source',
+           'clean_table', 'write_result', 'add_cli']
 
 # %% ../nbs/02_clean.ipynb #4bb77811
-_CONTROL = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200f\u2028\u2029\u2060\ufeff]")
-_TAG = re.compile(r"<[^>]{1,200}>")
+_CONTROL = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b-\u200f\u2028\u2029\u2060\ufeff]")
+_TAG = re.compile(r"<!--.*?-->|</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]{0,500})?/?>", re.S)
 _URL = re.compile(r"(https?://|www\.)\S+", re.I)
 _SPACE = re.compile(r"\s+")
+
+def fix_mojibake(s:str)->str:
+    "Text with mojibake repaired by `ftfy.fix_encoding` (ASCII text is returned as it is, quickly)."
+    if s.isascii(): return s
+    import ftfy
+    return ftfy.fix_encoding(s)
+
+def remove_html(s:str)->str:
+    "Text without HTML tags and comments, entities decoded."
+    return _html.unescape(_TAG.sub(" ", s)) if ("<" in s or "&" in s) else s
+
+def remove_urls(s:str)->str:
+    "Text without http(s):// and www. links."
+    return _URL.sub(" ", s)
 
 def normalize_text(s:str, strip_html:bool=False, strip_urls:bool=False)->str:
     "NFC, no control/zero-width characters, (no HTML, no URLs,) single spaces, trimmed."
@@ -52,35 +68,50 @@ def minhash_signatures(texts, num_perm:int=64, seed:int=1)->np.ndarray:
     return np.stack([m.hashvalues for m in ms]).astype(np.uint64)
 
 # %% ../nbs/02_clean.ipynb #5310381a
+def lsh_bands(threshold:float, num_perm:int, recall:float=0.95)->tuple:
+    "(bands, rows per band): the longest bands that still make a pair at `threshold` a candidate with probability >= `recall`."
+    for r in range(num_perm, 0, -1):
+        b = num_perm // r
+        if 1 - (1 - threshold ** r) ** b >= recall: return b, r
+    return num_perm, 1
+
+def _bucket_pairs(key:np.ndarray, cap:int=64)->np.ndarray:
+    "Index pairs (i < j) of items that share a key: every pair in buckets up to `cap` items, the first item with each other beyond."
+    order = np.argsort(key, kind="stable"); k = key[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    sizes = np.diff(np.r_[starts, len(k)])
+    out = []
+    for size in np.unique(sizes[sizes > 1]):
+        m = order[starts[sizes == size][:, None] + np.arange(size)]          # (buckets, size) member indices
+        a, b = np.triu_indices(size, 1) if size <= cap else (np.zeros(size - 1, int), np.arange(1, size))
+        out.append(np.stack([m[:, a].ravel(), m[:, b].ravel()], 1))
+    return np.sort(np.concatenate(out), 1) if out else np.zeros((0, 2), np.int64)
+
 def near_duplicate_pairs(sig:np.ndarray, threshold:float=0.85)->pd.DataFrame:
-    "Pairs (i, j, similarity) with i < j whose estimated Jaccard similarity is at least `threshold`."
-    from datasketch.lsh import _optimal_param
+    "Pairs (i, j, similarity), i < j, whose estimated Jaccard similarity is at least `threshold`."
     n, k = sig.shape
-    b, r = _optimal_param(threshold, k, 0.5, 0.5)
+    b, r = lsh_bands(threshold, k)
     mix = np.random.default_rng(0).integers(1, 2**62, r, dtype=np.uint64) | np.uint64(1)
-    pairs = []
-    for band in range(b):
-        key = (sig[:, band*r:(band+1)*r] * mix).sum(1)             # wraps mod 2^64: a hash of the band
-        s = pd.Series(np.arange(n)).groupby(key).transform("min").to_numpy()
-        j = np.flatnonzero(s != np.arange(n))
-        pairs.append(np.stack([s[j], j], 1))
-    if not pairs or not sum(len(p) for p in pairs): return pd.DataFrame(columns=["i", "j", "similarity"])
-    pr = np.unique(np.concatenate(pairs), axis=0)
-    sim = (sig[pr[:, 0]] == sig[pr[:, 1]]).mean(1)
+    pairs = [_bucket_pairs((sig[:, band*r:(band+1)*r] * mix).sum(1)) for band in range(b)]   # the sum wraps: a hash of the band
+    codes = np.unique(np.concatenate(pairs) @ np.array([n, 1], np.int64)) if n else np.zeros(0, np.int64)
+    pi, pj = codes // max(n, 1), codes % max(n, 1)
+    sim = (sig[pi] == sig[pj]).mean(1) if len(codes) else np.zeros(0)
     keep = sim >= threshold
-    return pd.DataFrame({"i": pr[keep, 0], "j": pr[keep, 1], "similarity": sim[keep]})
+    return pd.DataFrame({"i": pi[keep], "j": pj[keep], "similarity": sim[keep]})
 
 # %% ../nbs/02_clean.ipynb #7c973dd3
 @dataclass
 class CleanConfig(LabConfig):
     "Which cleaning steps run, and their settings; saved with the data and with every run that used it."
-    normalize: bool = opt(True, "Unicode NFC, no control or zero-width characters, single spaces")
-    strip_html: bool = opt(True, "remove HTML tags and entities")
+    fix_mojibake: bool = opt(True, "repair text decoded with the wrong encoding (cafÃ© → café) with ftfy")
+    strip_html: bool = opt(True, "remove HTML tags and comments; decode entities")
     strip_urls: bool = opt(False, "remove URLs")
-    drop_empty: bool = opt(True, "remove rows whose text is empty after cleaning")
+    normalize: bool = opt(True, "Unicode NFC, no control or zero-width characters, single spaces")
+    drop_empty: bool = opt(True, "remove rows whose text is empty (or empty after cleaning)")
     min_chars: int = opt(1, "remove texts shorter than this", lo=0)
     max_chars: int | None = opt(None, "remove texts longer than this (None: no limit)", lo=1)
     length_outliers: float | None = opt(None, "remove texts whose log-length is further than N MADs from the median", lo=1)
+    language: str | None = opt(None, "keep only texts in this language, e.g. en (ISO 639-1; unsure detections are kept)")
     label_conflicts: bool = opt(True, "remove every copy of a text that carries different labels")
     exact_duplicates: bool = opt(True, "keep one copy of texts that are the same (ignoring case and spacing)")
     near_duplicates: bool = opt(True, "keep one of texts that are nearly the same (MinHash)")
@@ -92,16 +123,25 @@ class CleanConfig(LabConfig):
         try: return {int(x) for x in (self.restore or "").replace(" ", "").split(",") if x}
         except ValueError: raise ConfigError(f"{self.restore!r} is not a list of row ids", setting="restore", hint="e.g. 3,17,42")
 
-STEPS = ("empty", "length", "label_conflict", "exact_duplicate", "near_duplicate")
+    def check(self):
+        if self.language is not None and not re.fullmatch(r"[a-z]{2,3}", self.language):
+            raise ConfigError(f"{self.language!r} is not a language code", setting="language", hint="use an ISO 639-1 code such as en, de, es")
+        self.restored()
 
-# %% ../nbs/02_clean.ipynb #5c0cfa48
+TEXT_STEPS = ("fix_mojibake", "strip_html", "strip_urls", "normalize")
+STEPS = ("empty", "length", "language", "label_conflict", "exact_duplicate", "near_duplicate")
+
+# %% ../nbs/02_clean.ipynb #6e37f677
 @dataclass
 class CleanResult:
     "Clean rows, the removed rows with step/reason/duplicate_of, the recipe, and counts per step."
     data: pd.DataFrame
     removed: pd.DataFrame
     config: CleanConfig
-    changed: int = 0
+    changes: dict = field(default_factory=dict)   # {rewriting step: texts it changed}
+    changed: int = 0                               # texts changed by any rewriting step
+    input: pd.DataFrame = field(default=None, repr=False)   # the rows that were cleaned, for `restore`
+    source: str = None                                      # where they came from, for line numbers
 
     @property
     def counts(self)->dict:
@@ -111,18 +151,41 @@ class CleanResult:
 
     def summary(self)->dict:
         "What a run records about its cleaning."
-        return dict(recipe=self.config.to_dict(), kept=len(self.data), removed=len(self.removed), changed_texts=self.changed, counts=self.counts)
+        return dict(recipe=self.config.to_dict(), kept=len(self.data), removed=len(self.removed), changed_texts=self.changed,
+                    changes=self.changes, counts=self.counts)
 
     def restore(self, rows)->"CleanResult":
         "The result of the same recipe with `rows` kept."
         keep = self.config.restored() | {int(r) for r in rows}
-        return clean_frame(self._input, self.config.replace(restore=",".join(map(str, sorted(keep))) or None))
+        return clean_frame(self.input, self.config.replace(restore=",".join(map(str, sorted(keep))) or None), self.source)
 
-# %% ../nbs/02_clean.ipynb #24784b9f
+# %% ../nbs/02_clean.ipynb #3f2e334f
+_REWRITE = {"fix_mojibake": fix_mojibake, "strip_html": remove_html, "strip_urls": remove_urls, "normalize": normalize_text}
+
+def rewrite_texts(texts:pd.Series, c:CleanConfig)->tuple:
+    "(rewritten texts, {step: texts it changed}, rows changed by any step) for the recipe's rewriting steps."
+    out, changes = texts, {}
+    for name in TEXT_STEPS:
+        if not getattr(c, name): continue
+        new = out.map(_REWRITE[name])
+        changes[name] = int((new != out).sum()); out = new
+    return out, changes, int((out != texts).sum())
+
 def _removed(rows, step, reasons, dup=None)->pd.DataFrame:
     rows = np.asarray(rows, int)
     return pd.DataFrame({"row": rows, "step": step, "reason": reasons if isinstance(reasons, list) else [reasons] * len(rows),
                          "duplicate_of": dup if dup is not None else [pd.NA] * len(rows)})
+
+def _priority(df)->pd.DataFrame:
+    "Rows in the order duplicates are kept: labelled first, then by row id."
+    unl = df["label"].isna().to_numpy() if "label" in df else np.zeros(len(df), bool)
+    return df.iloc[np.lexsort((df["row"].to_numpy(), unl))]
+
+# %% ../nbs/02_clean.ipynb #ec14ca5b
+def _empty_step(df, original:pd.Series)->pd.DataFrame:
+    empty = df["key"] == ""
+    was = original.reindex(df.index).fillna("").astype(str).str.strip() == ""
+    return _removed(df.loc[empty, "row"], "empty", ["no text" if w else "empty after cleaning" for w in was[empty]])
 
 def _length_step(df, c:CleanConfig)->pd.DataFrame:
     n = df["text"].str.len()
@@ -133,6 +196,13 @@ def _length_step(df, c:CleanConfig)->pd.DataFrame:
     rs = [f"{k:,} characters (kept: {c.min_chars}-{c.max_chars or '∞'}" + (f", within {c.length_outliers:g} MADs" if c.length_outliers else "") + ")" for k in n[bad]]
     return _removed(df.loc[bad, "row"], "length", rs)
 
+def _language_step(df, c:CleanConfig)->pd.DataFrame:
+    langs = detect_languages(df["text"])
+    bad = langs["language"].notna() & (langs["language"] != c.language)
+    rs = [f"language {l} (p={p:.2f}), not {c.language}" for l, p in langs.loc[bad, ["language", "p"]].itertuples(index=False)]
+    return _removed(df.loc[bad.to_numpy(), "row"], "language", rs)
+
+# %% ../nbs/02_clean.ipynb #7008e6e4
 def _conflict_step(df)->pd.DataFrame:
     if "label" not in df: return _removed([], "label_conflict", [])
     lab = df[df["label"].notna()]
@@ -144,58 +214,57 @@ def _conflict_step(df)->pd.DataFrame:
     return _removed(hit["row"], "label_conflict", rs, first.where(first != hit["row"], pd.NA).tolist())
 
 def _exact_step(df)->pd.DataFrame:
-    first = df.groupby("key")["row"].transform("min")
-    dup = df["row"] != first
-    return _removed(df.loc[dup, "row"], "exact_duplicate", "same text as an earlier row", first[dup].tolist())
+    p = _priority(df)
+    first = p.groupby("key", sort=False)["row"].transform("first")
+    dup = p["row"] != first
+    return _removed(p.loc[dup, "row"], "exact_duplicate", [f"same text as row {k}" for k in first[dup]], first[dup].tolist())
 
-# %% ../nbs/02_clean.ipynb #3f2e334f
+# %% ../nbs/02_clean.ipynb #187d1783
 def _near_step(df, c:CleanConfig)->pd.DataFrame:
     if len(df) < 2: return _removed([], "near_duplicate", [])
-    pairs = near_duplicate_pairs(minhash_signatures(df["text"].tolist()), c.near_threshold)
-    parent = np.arange(len(df))
-    def find(x):
-        while parent[x] != x: parent[x] = parent[parent[x]]; x = parent[x]
-        return x
-    for i, j in zip(pairs["i"], pairs["j"]):
-        a, b = find(i), find(j)
-        if a != b: parent[max(a, b)] = min(a, b)
-    roots = np.array([find(x) for x in range(len(df))])
-    dup = np.flatnonzero(roots != np.arange(len(df)))
-    sim = {(i, j): s for i, j, s in pairs.itertuples(index=False)}
-    rows = df["row"].to_numpy()
-    rs = [f"near-duplicate (similarity ≈ {sim.get((roots[j], j), c.near_threshold):.2f})" for j in dup]
-    return _removed(rows[dup], "near_duplicate", rs, rows[roots[dup]].tolist())
+    p = _priority(df)
+    pairs = near_duplicate_pairs(minhash_signatures(p["text"].tolist()), c.near_threshold)
+    pairs = pairs.sort_values(["j", "similarity"], ascending=[True, False])
+    kept, dup_of, sim = np.ones(len(p), bool), np.full(len(p), -1), np.zeros(len(p))
+    for i, j, s in zip(pairs["i"].to_numpy(), pairs["j"].to_numpy(), pairs["similarity"].to_numpy()):
+        if kept[j] and kept[i]: kept[j], dup_of[j], sim[j] = False, i, s
+    gone = np.flatnonzero(~kept)
+    rows = p["row"].to_numpy()
+    return _removed(rows[gone], "near_duplicate", [f"near-duplicate of row {rows[dup_of[j]]} (similarity ≈ {sim[j]:.2f})" for j in gone],
+                    rows[dup_of[gone]].tolist())
 
-# %% ../nbs/02_clean.ipynb #ec14ca5b
-def clean_frame(df:pd.DataFrame, # prepared rows: text, row, maybe label (see `prepare_frame`)
-                config:CleanConfig=None)->CleanResult:
-    "Run the recipe's steps in order; every removed row is kept with its step and reason."
-    c = config or CleanConfig()
-    keep = c.restored()
-    cur = df.copy()
-    if c.normalize or c.strip_html or c.strip_urls:
-        new = cur["text"].map(lambda s: normalize_text(s, c.strip_html, c.strip_urls) if c.normalize else
-                              (normalize_text(s, c.strip_html, c.strip_urls) if (c.strip_html or c.strip_urls) else s))
-        changed = int((new != cur["text"]).sum()); cur["text"] = new
-    else: changed = 0
-    cur["key"] = cur["text"].map(match_key)
-    removed = []
+# %% ../nbs/02_clean.ipynb #1b3c1457
+def _run_steps(cur:pd.DataFrame, df:pd.DataFrame, c:CleanConfig)->tuple:
+    "(rows left, [removed tables]) after the removing steps."
+    keep, removed = c.restored(), []
     def drop(r):
         r = r[~r["row"].isin(keep)]
         removed.append(r)
         return cur[~cur["row"].isin(r["row"])]
-    if c.drop_empty: cur = drop(_removed(cur.loc[cur["key"] == "", "row"], "empty", "empty after cleaning"))
+    if c.drop_empty: cur = drop(_empty_step(cur, df["text"]))
     if c.min_chars or c.max_chars or c.length_outliers: cur = drop(_length_step(cur, c))
+    if c.language: cur = drop(_language_step(cur, c))
     if c.label_conflicts: cur = drop(_conflict_step(cur))
     if c.exact_duplicates: cur = drop(_exact_step(cur))
     if c.near_duplicates: cur = drop(_near_step(cur, c))
+    return cur, removed
+
+def clean_frame(df:pd.DataFrame, # prepared rows: text, row, maybe label (see `prepare_frame`)
+                config:CleanConfig=None, # the recipe (default: every default step)
+                source=None, # the source's name (from `load_source`), to give each removed row its line
+               )->CleanResult:
+    "Run the recipe's steps in order; every removed row is kept with its step and reason."
+    c = config or CleanConfig()
+    cur = df.copy()
+    cur["text"], changes, n_changed = rewrite_texts(cur["text"], c)
+    cur["key"] = cur["text"].map(match_key)
+    cur, removed = _run_steps(cur, df, c)
     rem = pd.concat(removed, ignore_index=True) if removed else _removed([], "", [])
     rem = rem.merge(df[[col for col in ("row", "text", "label") if col in df]], on="row", how="left")
-    res = CleanResult(cur.drop(columns="key").reset_index(drop=True), rem, c, changed)
-    res._input = df
-    return res
+    rem.insert(1, "line", [line_of(source, r) for r in rem["row"]])
+    return CleanResult(cur.drop(columns="key").sort_values("row").reset_index(drop=True), rem, c, changes, n_changed, df, source)
 
-# %% ../nbs/02_clean.ipynb #47a79dea
+# %% ../nbs/02_clean.ipynb #1d9bfb7f
 def leakage_report(parts:dict, # {"train": df, "validation": df, "test": df} with text and row
                    threshold:float=0.85)->pd.DataFrame:
     "Evaluation rows that duplicate a training row: row, split, step (exact/near), duplicate_of, similarity."
@@ -212,80 +281,167 @@ def leakage_report(parts:dict, # {"train": df, "validation": df, "test": df} wit
         if len(rest) and len(tr):
             both = pd.concat([tr[["text", "row"]], rest[["text", "row"]]], ignore_index=True)
             pairs = near_duplicate_pairs(minhash_signatures(both["text"].tolist()), threshold)
-            cross = pairs[(pairs["i"] < len(tr)) & (pairs["j"] >= len(tr))].drop_duplicates("j")
+            cross = pairs[(pairs["i"] < len(tr)) & (pairs["j"] >= len(tr))].sort_values("similarity", ascending=False).drop_duplicates("j")
             out.append(pd.DataFrame({"row": both["row"].values[cross["j"]], "split": k, "step": "near",
                                      "duplicate_of": both["row"].values[cross["i"]], "similarity": cross["similarity"].values}))
     cols = ["row", "split", "step", "duplicate_of", "similarity"]
     return pd.concat(out, ignore_index=True)[cols] if out else pd.DataFrame(columns=cols)
 
-# %% ../nbs/02_clean.ipynb #0207b68c
-_MOJIBAKE = re.compile("Ã[\u0080-\u00bf]|â€|Â[\u00a0-\u00bf]")
-def oddities(texts:pd.Series)->dict:
-    "Counts of texts with encoding oddities."
-    return {"replacement_char (\ufffd)": int(texts.str.contains("\ufffd", regex=False).sum()),
-            "mojibake (Ã©, â€™…)": int(texts.str.contains(_MOJIBAKE).sum()),
-            "control/zero-width chars": int(texts.str.contains(_CONTROL).sum()),
-            "html tags": int(texts.str.contains(_TAG).sum())}
+# %% ../nbs/02_clean.ipynb #44f5f83c
+_ENTITY = re.compile(r"&(?:[a-z]{2,8}|#\d{2,6});", re.I)
 
+def is_mojibake(s:str)->bool:
+    "Does the text look like it was decoded with the wrong encoding (`ftfy`'s badness measure)?"
+    if s.isascii(): return False
+    from ftfy.badness import is_bad
+    return is_bad(s)
+
+ODDITIES = {  # name: (test on a text, is it worth a warning?)
+    "mojibake (cafÃ©, donâ€™t)": (is_mojibake, True),
+    "replacement characters (�)": (lambda s: "\ufffd" in s, True),
+    "control or zero-width characters": (lambda s: bool(_CONTROL.search(s)), True),
+    "HTML tags or entities": (lambda s: ("<" in s or "&" in s) and bool(_TAG.search(s) or _ENTITY.search(s)), True),
+    "URLs": (lambda s: bool(_URL.search(s)), False),
+}
+
+def oddities(texts:pd.Series)->dict:
+    "{oddity: positions of the texts that have it}."
+    return {k: np.flatnonzero(texts.map(test).to_numpy(bool)) for k, (test, _) in ODDITIES.items()}
+
+# %% ../nbs/02_clean.ipynb #acf6f730
+@functools.lru_cache(1)
+def _identifier():
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+def detect_languages(texts:pd.Series, min_prob:float=0.9, # confidence below which a text counts as unknown
+                     min_chars:int=20)->pd.DataFrame: # texts shorter than this are unknown
+    "`language` (ISO 639-1, None when unsure) and `p` for each text."
+    ident, out = _identifier(), []
+    for t in texts:
+        lang, p = ident.classify(t) if len(t) >= min_chars else (None, 0.0)
+        out.append((lang if p >= min_prob else None, float(p)))
+    return pd.DataFrame(out, columns=["language", "p"], index=texts.index)
+
+# %% ../nbs/02_clean.ipynb #b7df5acc
 @dataclass
 class Profile:
-    "A dataset's profile: counts, distributions, lengths, oddities and warnings."
+    "A dataset's profile: counts, distributions, lengths, oddities, languages and warnings."
     source: str; rows: int; labelled: int; unlabelled: int; empty: int; duplicates: int
     label_counts: dict; chars: np.ndarray; tokens: np.ndarray = None; max_length: int = None
-    oddities: dict = field(default_factory=dict); warnings: list = field(default_factory=list); multi_label: bool = False
-    label_col: str = None; unlabelled_rows: list = field(default_factory=list)
+    oddities: dict = field(default_factory=dict)    # {oddity: number of texts}
+    examples: dict = field(default_factory=dict)    # {oddity or "unlabelled" or "other language": first rows (lines)}
+    languages: dict = field(default_factory=dict)   # {language: confident texts in the sample}
+    language_checked: int = 0                       # texts whose language was checked (a sample)
+    warnings: list = field(default_factory=list); multi_label: bool = False
+    label_col: str = None; label_sep_hint: str = None
 
-# %% ../nbs/02_clean.ipynb #1d9bfb7f
+    @property
+    def duplicate_rate(self)->float: return self.duplicates / max(1, self.rows)
+
+# %% ../nbs/02_clean.ipynb #22be09a2
 def _label_counts(labels:pd.Series)->dict:
     lab = labels.dropna()
     flat = [x for v in lab for x in (v if isinstance(v, tuple) else (v,))]
     return pd.Series(flat, dtype=object).value_counts().to_dict() if flat else {}
 
-def teacher_warnings(p:Profile)->list:
-    "The warnings a teacher would give about this data."
-    w = []
-    if p.label_counts and p.labelled < 1000: w.append(f"only {p.labelled:,} labelled examples: the guide suggests at least 1,000 for meaningful fine-tuning")
-    small = {k: v for k, v in p.label_counts.items() if v < 10}
-    if small: w.append(f"classes with fewer than 10 examples: {', '.join(f'{k!r} ({v})' for k, v in small.items())}")
-    if len(p.label_counts) > 1 and max(p.label_counts.values()) > 10 * min(p.label_counts.values()):
-        big, sm = max(p.label_counts, key=p.label_counts.get), min(p.label_counts, key=p.label_counts.get)
-        w.append(f"imbalance over 10:1 ({big!r} {p.label_counts[big]:,} vs {sm!r} {p.label_counts[sm]:,}): consider macro-F1 and more examples of {sm!r}")
+def _rows(p, key): return ", ".join(map(str, p.examples.get(key, [])[:5]))
+
+def _class_warnings(p:Profile)->list:
+    w, lc = [], p.label_counts
+    if lc and p.labelled < 1000: w.append(f"only {p.labelled:,} labelled examples: the guide suggests at least 1,000 for meaningful fine-tuning")
+    small = {k: v for k, v in lc.items() if v < 10}
+    if small: w.append(f"classes with fewer than 10 examples: {', '.join(f'{k!r} ({v})' for k, v in small.items())}: add examples, or merge classes")
+    if len(lc) > 1 and max(lc.values()) > 10 * min(lc.values()):
+        big, sm = max(lc, key=lc.get), min(lc, key=lc.get)
+        w.append(f"imbalance over 10:1 ({big!r} {lc[big]:,} vs {sm!r} {lc[sm]:,}): judge by macro-F1 and add examples of {sm!r}")
+    if p.label_sep_hint:
+        w.append(f"labels look like lists separated by {p.label_sep_hint!r}: pass --label-sep {p.label_sep_hint!r} (label_sep) to read them as multi-label")
     if p.unlabelled:
-        w.append(f"{p.unlabelled:,} rows have no label in column {p.label_col!r} (rows {', '.join(map(str, p.unlabelled_rows[:8]))}"
-                 f"{', …' if p.unlabelled > 8 else ''}): they are left out of training; fill them in, or label them in the labelling widget")
-    if p.duplicates: w.append(f"{p.duplicates:,} rows repeat an earlier text ({p.duplicates / max(1, p.rows):.1%})")
+        w.append(f"{p.unlabelled:,} rows have no label in column {p.label_col!r} (rows {_rows(p, 'unlabelled')}{', …' if p.unlabelled > 5 else ''}): "
+                 "they are left out of training; fill them in, or label them in the labelling widget")
+    return w
+
+# %% ../nbs/02_clean.ipynb #8ed3e814
+def _text_warnings(p:Profile)->list:
+    w = []
+    if p.empty: w.append(f"{p.empty:,} rows have no text (rows {_rows(p, 'empty')}): they are left out")
+    if p.duplicates: w.append(f"{p.duplicates:,} rows repeat an earlier text ({p.duplicate_rate:.1%}): clean removes them (ftlab data clean)")
     if p.tokens is not None and p.max_length and (share := float((p.tokens > p.max_length).mean())) > 0.05:
         w.append(f"{share:.0%} of texts are longer than max_length={p.max_length} tokens and will be truncated")
     for k, v in p.oddities.items():
-        if v: w.append(f"{v:,} texts with {k}")
+        if v and ODDITIES[k][1]: w.append(f"{v:,} texts with {k} (rows {_rows(p, k)}): clean repairs or strips them")
+    main = max(p.languages, key=p.languages.get) if p.languages else None
+    other = {k: v for k, v in p.languages.items() if k != main}
+    if main and sum(other.values()) >= max(3, 0.001 * p.language_checked):
+        w.append(f"some texts are not in {main!r}: {', '.join(f'{k} {v}' for k, v in sorted(other.items(), key=lambda kv: -kv[1])[:5])} "
+                 f"of {p.language_checked:,} checked (rows {_rows(p, 'other language')}): check them, or clean with language={main}")
     return w
 
-# %% ../nbs/02_clean.ipynb #0f0712ae
+def teacher_warnings(p:Profile)->list:
+    "The warnings a teacher would give about this data."
+    return _class_warnings(p) + _text_warnings(p)
+
+# %% ../nbs/02_clean.ipynb #df33991c
+def token_counts(texts:list, tokenizer)->np.ndarray:
+    "Tokens per text (special tokens included, no truncation); `tokenizer` may be a model name or path."
+    if isinstance(tokenizer, (str, Path)):
+        from fine_tune_lab.models import load_tokenizer, resolve_model
+        tokenizer = load_tokenizer(resolve_model(str(tokenizer)))
+    return np.array([len(x) for x in tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]], dtype=np.int64)
+
+def _sep_hint(labels:pd.Series)->str:
+    "A separator that labels seem to be lists of ('a|b'), else None."
+    s = labels.dropna()
+    s = s[s.map(lambda v: isinstance(v, str))]
+    for sep in ("|", ";", ","):
+        has = s.str.contains(sep, regex=False)
+        if len(s) and has.mean() >= 0.05 and has.sum() >= 3:
+            uses = pd.Series([x.strip() for v in s.unique() for x in v.split(sep)]).value_counts()
+            if uses.max() >= 2: return sep          # a part shared by labels: 'a|b' and 'a', or 'a|b' and 'a|c'
+    return None
+
+# %% ../nbs/02_clean.ipynb #ef135dd4
+def _languages(p:Profile, texts:pd.Series, lines:list, sample:int, seed:int=0):
+    "Fill in the languages of a sample of the texts."
+    if not sample: return
+    idx = texts.sample(min(sample, len(texts)), random_state=seed).index if len(texts) > sample else texts.index
+    langs = detect_languages(texts[idx])["language"].dropna()
+    p.language_checked, p.languages = len(idx), langs.value_counts().to_dict()
+    if p.languages:
+        main = max(p.languages, key=p.languages.get)
+        p.examples["other language"] = sorted(lines[i] for i in langs.index[langs != main])[:8]
+
 def profile(src, text_col:str=None, label_col:str=None, task:str="classification",
             tokenizer="minilm", # a tokenizer, an offline model name / path, or None for characters only
-            max_length:int=128, label_sep:str=None)->Profile:
+            max_length:int=128, # the training max_length, to count texts that would be truncated
+            label_sep:str=None, # separator of multi-label strings
+            language_sample:int=5000, # texts whose language is checked (0: none)
+            name=None, # the source's name when `src` is an already loaded DataFrame (keeps its line numbers)
+           )->Profile:
     "Profile a dataset (path, built-in name or DataFrame)."
     df, source = load_source(src)
+    source = source if name is None else name
     if df.empty: raise DataError("the data has no rows", file=source, hint="give a file with rows below its header")
     text_col, label_col = find_columns(df, text_col, label_col, task, source)
-    texts = df[text_col].fillna("").astype(str)
+    texts = df[text_col].fillna("").astype(str).reset_index(drop=True)
     prep = prepare_frame(df, text_col, label_col if task == "classification" else None, source, label_sep)
     labels = prep["label"] if "label" in prep else pd.Series(dtype=object)
-    keys = texts.map(match_key)
-    tokens = None
-    if tokenizer is not None:
-        if isinstance(tokenizer, str):
-            from fine_tune_lab.models import load_tokenizer, resolve_model
-            tokenizer = load_tokenizer(resolve_model(tokenizer))
-        tokens = np.array([len(x) for x in tokenizer(texts.tolist(), truncation=False, verbose=False)["input_ids"]])
-    p = Profile(source, len(df), int(labels.notna().sum()), int(labels.isna().sum()) if label_col else 0, int((keys == "").sum()),
-                int(keys[keys != ""].duplicated().sum()), _label_counts(labels), texts.str.len().to_numpy(), tokens, max_length,
-                oddities(texts), multi_label=bool(labels.map(lambda v: isinstance(v, tuple)).any()), label_col=label_col,
-                unlabelled_rows=[line_of(source, r) for r in prep.loc[labels.isna(), "row"][:8]] if label_col else [])
+    keys, lines = texts.map(match_key), [line_of(source, i) for i in range(len(df))]
+    odd = oddities(texts)
+    p = Profile(str(source), len(df), int(labels.notna().sum()), int(labels.isna().sum()) if label_col else 0, int((keys == "").sum()),
+                int(keys[keys != ""].duplicated().sum()), _label_counts(labels), texts.str.len().to_numpy(),
+                token_counts(texts, tokenizer) if tokenizer is not None else None, max_length,
+                {k: len(v) for k, v in odd.items()}, {k: [lines[i] for i in v[:8]] for k, v in odd.items()},
+                multi_label=bool(labels.map(lambda v: isinstance(v, tuple) and len(v) > 1).any()), label_col=label_col,
+                label_sep_hint=_sep_hint(labels) if label_col and not label_sep else None)
+    p.examples["unlabelled"] = [lines[r] for r in prep.loc[labels.isna(), "row"][:8]] if label_col else []
+    p.examples["empty"] = [lines[i] for i in np.flatnonzero((keys == "").to_numpy())[:8]]
+    _languages(p, texts[keys != ""], lines, language_sample)
     p.warnings = teacher_warnings(p)
     return p
 
-# %% ../nbs/02_clean.ipynb #44c01dbc
+# %% ../nbs/02_clean.ipynb #ffacf5eb
 def profile_figures(p:Profile)->dict:
     "{'labels': bar chart, 'lengths': character and token length histograms}."
     import plotly.graph_objects as go
@@ -305,85 +461,122 @@ def profile_figures(p:Profile)->dict:
     figs["lengths"] = fig
     return figs
 
-# %% ../nbs/02_clean.ipynb #61bd3770
+# %% ../nbs/02_clean.ipynb #95bacf2b
 def check_data(src, text_col:str=None, label_col:str=None, task:str="classification", split_col:str=None,
                label_sep:str=None, tokenizer="minilm", max_length:int=128)->dict:
     "Load, profile and split as training would; a `DataError` for problems, else a summary with warnings."
     from fine_tune_lab.data import load_splits
     p = profile(src, text_col, label_col, task, tokenizer, max_length, label_sep)
-    summary = dict(source=p.source, rows=p.rows, labelled=p.labelled, unlabelled=p.unlabelled, labels=p.label_counts,
+    summary = dict(source=p.source, rows=p.rows, labelled=p.labelled, unlabelled=p.unlabelled, empty=p.empty, labels=p.label_counts,
                    median_tokens=float(np.median(p.tokens)) if p.tokens is not None else None, warnings=p.warnings)
     if p.multi_label: return {**summary, "multi_label": True}
     sp = load_splits(src, task, text_col, label_col, split_col, label_sep=label_sep)
     return {**summary, "splits": sp.sizes, "leakage_removed": len(sp.leaked)}
 
-# %% ../nbs/02_clean.ipynb #22be09a2
+# %% ../nbs/02_clean.ipynb #76affeed
 def clean_source(src, text_col:str=None, label_col:str=None, config:CleanConfig=None, out=None,
-                 force:bool=False, task:str="classification", label_sep:str=None)->CleanResult:
-    "Clean a dataset; with `out`, write clean.csv, removed.csv and recipe.yaml there."
+                 force:bool=False, task:str="classification", label_sep:str=None, fmt:str="csv")->CleanResult:
+    "Clean a dataset; with `out`, write the clean data, the removed rows and recipe.yaml there."
     df, source = load_source(src)
     text_col, label_col = find_columns(df, text_col, label_col, task, source)
-    res = clean_frame(prepare_frame(df, text_col, label_col if task == "classification" else None, source, label_sep), config)
-    if out is not None: write_result(res, out, text_col, label_col, force)
+    prep = prepare_frame(df, text_col, label_col if task == "classification" else None, source, label_sep, keep_empty=True)
+    res = clean_frame(prep, config, source)
+    if out is not None: write_result(res, out, text_col, label_col, force, frame=df, label_sep=label_sep, fmt=fmt)
     return res
 
-def write_result(res:CleanResult, out, text_col:str="text", label_col:str="label", force:bool=False)->Path:
-    "Write clean.csv (with the row ids), removed.csv and recipe.yaml to a new (or, with `force`, existing) folder."
+def _row_col(frame)->str: return "row" if "row" not in frame.columns else "source_row"
+
+def clean_table(res:CleanResult, frame:pd.DataFrame, text_col:str="text", label_col:str=None)->pd.DataFrame:
+    "The user's columns for the kept rows, the text cleaned, and the source row id first."
+    out = frame.iloc[res.data["row"].to_numpy()].reset_index(drop=True)
+    out[text_col] = res.data["text"].to_numpy()
+    out.insert(0, _row_col(frame), res.data["row"].to_numpy())
+    return out
+
+# %% ../nbs/02_clean.ipynb #07897f63
+def _joined(df:pd.DataFrame, sep:str)->pd.DataFrame:
+    "Lists (multi-label) joined by `sep`, for CSV."
+    return df.apply(lambda col: col.map(lambda v: sep.join(map(str, v)) if isinstance(v, (list, tuple, np.ndarray)) else v)
+                    if col.dtype == object else col)
+
+def write_result(res:CleanResult, out, text_col:str="text", label_col:str="label", force:bool=False,
+                 frame:pd.DataFrame=None, # the loaded data, to keep every column (default: text, row, label)
+                 label_sep:str=None, fmt:str="csv")->Path:
+    "Write clean and removed rows (CSV or Parquet) and recipe.yaml to a new (or, with `force`, existing) folder."
     out = Path(out)
-    if out.exists() and any(out.iterdir()) and not force:
+    if out.exists() and (out.is_file() or any(out.iterdir())) and not force:
         raise LabError("the output folder exists and is not empty", file=out, hint="choose a new folder, or pass --force to replace its files")
+    if fmt not in ("csv", "parquet"): raise ConfigError(f"{fmt!r} is not a format for clean data", setting="format", hint="csv or parquet")
     out.mkdir(parents=True, exist_ok=True)
-    data = res.data.rename(columns={"text": text_col, **({"label": label_col} if label_col else {})})
-    data.to_csv(out/"clean.csv", index=False); res.removed.to_csv(out/"removed.csv", index=False)
+    data = clean_table(res, frame, text_col, label_col) if frame is not None else \
+           res.data.rename(columns={"text": text_col, **({"label": label_col} if label_col else {})})
+    for name, d in (("clean", data), ("removed", res.removed)):
+        if fmt == "csv": _joined(d, label_sep or "|").to_csv(out/f"{name}.csv", index=False)
+        else: d.to_parquet(out/f"{name}.parquet", index=False)
     res.config.save(out/"recipe.yaml")
     return out
 
-# %% ../nbs/02_clean.ipynb #84e66726
-def _src_args(p):
-    p.add_argument("src", help="a file, a folder, or a built-in dataset name")
-    p.add_argument("--text-col"); p.add_argument("--label-col"); p.add_argument("--label-sep", help="separator of multi-label strings")
+# %% ../nbs/02_clean.ipynb #2d51f751
+def _src_args(p, tokens:bool=True):
+    p.add_argument("src", help="a file, a folder, or a built-in dataset name (ftlab datasets)")
+    p.add_argument("--text-col", help="column with the text (inferred when unambiguous)")
+    p.add_argument("--label-col", help="column with the label (inferred when unambiguous)")
+    p.add_argument("--label-sep", help="separator of multi-label strings, e.g. '|'")
     p.add_argument("--task", default="classification", choices=("classification", "causal-lm"))
+    if tokens:
+        p.add_argument("--model", default="minilm", help="whose tokenizer counts the tokens: offline name or folder (default: minilm)")
+        p.add_argument("--max-length", type=int, default=128, help="the training max_length, to count truncated texts")
+        p.add_argument("--no-tokens", action="store_true", help="skip token lengths (no tokenizer is loaded)")
 
 def _cmd_check(a):
-    s = check_data(a.src, a.text_col, a.label_col, a.task, a.split_col, a.label_sep, None if a.no_tokens else "minilm")
-    print(f"{s['source']}: {s['rows']:,} rows, {s['labelled']:,} labelled, {s['unlabelled']:,} unlabelled")
+    s = check_data(a.src, a.text_col, a.label_col, a.task, a.split_col, a.label_sep, None if a.no_tokens else a.model, a.max_length)
+    print(f"{s['source']}: {s['rows']:,} rows, {s['labelled']:,} labelled, {s['unlabelled']:,} unlabelled, {s['empty']:,} without text")
     if s["labels"]: print("labels: " + ", ".join(f"{k} {v:,}" for k, v in s["labels"].items()))
     if s.get("median_tokens") is not None: print(f"median length: {s['median_tokens']:.0f} tokens")
     if "splits" in s: print("splits: " + ", ".join(f"{k} {v:,}" for k, v in s["splits"].items()) + f"; leakage removed: {s['leakage_removed']}")
     for w in s["warnings"]: print(f"warning: {w}")
     print("ok: ready to train" if "splits" in s else "ok: multi-label data (profile and clean it; training needs one label per row)")
 
-# %% ../nbs/02_clean.ipynb #df33991c
+# %% ../nbs/02_clean.ipynb #0fcdd5db
+def _write_html(figs:dict, path, force:bool):
+    "The plots as one self-contained HTML file (plotly.js embedded: it opens offline)."
+    path = Path(path)
+    if path.exists() and not force: raise LabError("the file exists", file=path, hint="choose another name, or pass --force")
+    atomic_write(path, "<html><head><meta charset='utf-8'></head><body>" + "".join(
+        f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs.values())) + "</body></html>")
+
 def _cmd_profile(a):
-    p = profile(a.src, a.text_col, a.label_col, a.task, None if a.no_tokens else "minilm", a.max_length, a.label_sep)
-    print(f"{p.source}: {p.rows:,} rows ({p.labelled:,} labelled, {p.unlabelled:,} unlabelled, {p.empty:,} empty, {p.duplicates:,} duplicates)")
+    p = profile(a.src, a.text_col, a.label_col, a.task, None if a.no_tokens else a.model, a.max_length, a.label_sep)
+    print(f"{p.source}: {p.rows:,} rows ({p.labelled:,} labelled, {p.unlabelled:,} unlabelled, {p.empty:,} empty, "
+          f"{p.duplicates:,} duplicates = {p.duplicate_rate:.1%})")
     for k, v in p.label_counts.items(): print(f"  {k}: {v:,}")
     print(f"characters: median {np.median(p.chars):.0f}, p95 {np.percentile(p.chars, 95):.0f}, max {p.chars.max():,}")
     if p.tokens is not None: print(f"tokens: median {np.median(p.tokens):.0f}, p95 {np.percentile(p.tokens, 95):.0f}, over max_length {(p.tokens > p.max_length).mean():.1%}")
+    if p.languages: print("languages: " + ", ".join(f"{k} {v:,}" for k, v in sorted(p.languages.items(), key=lambda kv: -kv[1])[:6])
+                          + f" (of {p.language_checked:,} checked)")
+    for k, v in p.oddities.items():
+        if v: print(f"{k}: {v:,}")
     for w in p.warnings: print(f"warning: {w}")
-    if a.html:
-        figs = profile_figures(p)
-        atomic_write(a.html, "<html><body>" + "".join(f.to_html(full_html=False, include_plotlyjs="cdn" if i == 0 else False) for i, f in enumerate(figs.values())) + "</body></html>")
-        print(f"plots: {a.html}")
+    if a.html: _write_html(profile_figures(p), a.html, a.force); print(f"plots: {a.html}")
 
+# %% ../nbs/02_clean.ipynb #8913d49a
 def _cmd_clean(a):
     base = CleanConfig.load(a.recipe) if a.recipe else None
     cfg = CleanConfig.from_args(a, base)
-    res = clean_source(a.src, a.text_col, a.label_col, cfg, a.out, a.force, a.task, a.label_sep)
-    print(f"kept {len(res.data):,} rows, removed {len(res.removed):,}, changed {res.changed:,} texts")
+    res = clean_source(a.src, a.text_col, a.label_col, cfg, a.out, a.force, a.task, a.label_sep, a.format)
+    print(f"kept {len(res.data):,} rows, removed {len(res.removed):,}; texts changed {res.changed:,}")
+    for k, v in res.changes.items(): print(f"  {k}: changed {v:,}")
     for k, v in res.counts.items(): print(f"  {k}: {v:,}")
-    print(f"wrote {a.out}/clean.csv, removed.csv, recipe.yaml")
+    print(f"wrote {a.out}/clean.{a.format}, removed.{a.format}, recipe.yaml")
 
-# %% ../nbs/02_clean.ipynb #ef135dd4
 def add_cli(sub):
     d = sub.add_parser("data", help="check, profile and clean data").add_subparsers(dest="data_command", metavar="ACTION", required=True)
     c = d.add_parser("check", help="exit 2 with a clear message on bad input; a one-screen summary on good input"); _src_args(c)
-    c.add_argument("--split-col"); c.add_argument("--no-tokens", action="store_true", help="skip token lengths (no tokenizer load)")
-    c.set_defaults(func=_cmd_check)
-    p = d.add_parser("profile", help="rows, labels, lengths, duplicates, oddities and warnings"); _src_args(p)
-    p.add_argument("--max-length", type=int, default=128); p.add_argument("--no-tokens", action="store_true")
-    p.add_argument("--html", help="write the plots to this HTML file"); p.set_defaults(func=_cmd_profile)
-    k = d.add_parser("clean", help="clean into a new folder: clean.csv, removed.csv (with reasons), recipe.yaml"); _src_args(k)
-    k.add_argument("--out", required=True); k.add_argument("--force", action="store_true", help="write into a non-empty folder")
-    k.add_argument("--recipe", help="start from a saved recipe.yaml")
+    c.add_argument("--split-col", help="column with train/validation/test"); c.set_defaults(func=_cmd_check)
+    p = d.add_parser("profile", help="rows, labels, lengths, duplicates, oddities, languages and warnings"); _src_args(p)
+    p.add_argument("--html", help="also write the plots to this HTML file (opens offline)")
+    p.add_argument("--force", action="store_true", help="replace an existing --html file"); p.set_defaults(func=_cmd_profile)
+    k = d.add_parser("clean", help="clean into a new folder: clean data, removed rows (with reasons), recipe.yaml"); _src_args(k, tokens=False)
+    k.add_argument("--out", required=True, help="a new (or empty) folder"); k.add_argument("--force", action="store_true", help="write into a non-empty folder")
+    k.add_argument("--format", default="csv", choices=("csv", "parquet")); k.add_argument("--recipe", help="start from a saved recipe.yaml")
     CleanConfig.add_arguments(k.add_argument_group("steps")); k.set_defaults(func=_cmd_clean)

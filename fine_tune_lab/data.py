@@ -13,9 +13,9 @@ import pandas as pd
 from .core import DataError, LabError, asset_path, data_hash, did_you_mean
 
 # %% auto #0
-__all__ = ['BUILTIN_DATASETS', 'MAX_LINE', 'TEXT_NAMES', 'LABEL_NAMES', 'SPLIT_NAMES', 'text_chunks', 'file_kind', 'read_text',
-           'check_csv', 'read_table', 'load_builtin', 'load_source', 'find_columns', 'prepare_frame', 'line_of',
-           'split_frame', 'Splits', 'load_splits']
+__all__ = ['BUILTIN_DATASETS', 'MAX_LINE', 'TEXT_NAMES', 'LABEL_NAMES', 'SPLIT_NAMES', 'text_chunks', 'file_kind',
+           'guess_encoding', 'read_text', 'check_csv', 'sniff_sep', 'read_table', 'SourceName', 'load_builtin',
+           'load_source', 'line_of', 'find_columns', 'prepare_frame', 'split_frame', 'Splits', 'load_splits']
 
 # %% ../nbs/01_data.ipynb #1573f23b
 def _rotten_tomatoes(p:Path)->pd.DataFrame:
@@ -66,50 +66,95 @@ def file_kind(path:Path)->str:
     return kind
 
 # %% ../nbs/01_data.ipynb #36dc7d68
-def read_text(p:Path, fallback:str=None, # an encoding to use when the bytes are not UTF-8 (known legacy data)
-             )->str:
-    "The file's text (decompressed, UTF-8), or a `DataError` at the first bad byte or gigantic line."
-    from pandas.io.common import get_handle
-    with get_handle(p, "rb", compression="infer", is_text=False) as h: raw = h.handle.read()
-    try: text = raw.decode("utf-8")
+_BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+
+_COMMON = ("cp1252", "latin_1", "iso8859_15", "cp1250", "cp1251", "shift_jis", "gb18030", "big5", "euc_kr")
+
+def guess_encoding(raw:bytes)->str:
+    "The likely encoding of bytes that are not UTF-8 (`charset_normalizer`; among equally good guesses the most common), else cp1252."
+    try:
+        from charset_normalizer import from_bytes
+        found = [m for m in from_bytes(raw[:200_000]) if m.encoding not in ("utf_8", "ascii")]
+    except ImportError: found = []
+    if not found: return "cp1252"
+    ties = [m.encoding for m in found if (m.chaos, m.coherence) == (found[0].chaos, found[0].coherence)]
+    return next((e for e in _COMMON if e in ties), ties[0]).replace("_", "-")
+
+def _decode(raw:bytes, p:Path, fallback:str=None)->str:
+    bom = next((enc for b, enc in _BOMS if raw.startswith(b)), None)
+    try: return raw.decode(bom or "utf-8")
     except UnicodeDecodeError as e:
         if fallback: return raw.decode(fallback)
         line = raw[:e.start].count(b"\n") + 1
         sample = raw[max(0, e.start - 20):e.start + 10].decode("utf-8", "replace")
-        raise DataError(f"byte {raw[e.start]:#04x} is not UTF-8 text (near {sample!r})", file=p, row=line,
-                        hint="save the file as UTF-8, e.g. iconv -f latin1 -t utf-8 in.csv > out.csv")
+        enc = guess_encoding(raw)
+        raise DataError(f"byte {raw[e.start]:#04x} is not UTF-8 text (near {sample!r}; it may be {enc})", file=p, row=line,
+                        hint=f"save the file as UTF-8, e.g. iconv -f {enc} -t utf-8 {p.name} > utf8-{p.name}")
+
+# %% ../nbs/01_data.ipynb #940620df
+def _longest_line(text:str)->tuple:
+    "(length, 1-based line number) of the longest line."
+    if len(text) <= MAX_LINE: return 0, 0                      # no line can be longer than the text
+    lens = [len(line) for line in text.split("\n")]
+    i = int(np.argmax(lens))
+    return lens[i], i + 1
+
+def read_text(p:Path, fallback:str=None, # an encoding to use when the bytes are not UTF-8 (known legacy data)
+             )->str:
+    "The file's text (decompressed, UTF-8), or a `DataError` at the first bad byte or gigantic line."
+    from pandas.io.common import get_handle
+    try:
+        with get_handle(p, "rb", compression="infer", is_text=False) as h: raw = h.handle.read()
+    except (OSError, EOFError) as e:
+        raise DataError(f"cannot read the file ({type(e).__name__}: {e})", file=p,
+                        hint="check that it is readable and, if compressed, not truncated")
+    text = _decode(raw, p, fallback)
     if text.startswith("\ufeff"): text = text[1:]          # a byte-order mark is not data
-    longest, at, pos = 0, 0, 0
-    for i, part in enumerate(text.split("\n")):
-        if len(part) > longest: longest, at = len(part), i + 1
+    longest, at = _longest_line(text)
     if longest > MAX_LINE:
         raise DataError(f"line {at} is {longest:,} characters long: this is not one row per line", file=p, row=at,
                         hint="give a file with one record per line (CSV/JSONL), or split the text first")
     return text
 
-# %% ../nbs/01_data.ipynb #e68eb2d8
-def check_csv(text:str, sep:str, p:Path)->None:
-    "Every row has as many fields as the header; else a `DataError` naming the line."
+# %% ../nbs/01_data.ipynb #5b2acb4d
+def check_csv(text:str, sep:str, p:Path)->np.ndarray:
+    "The line each record starts on; a `DataError` naming the line of a row whose field count differs from the header's."
     csv.field_size_limit(MAX_LINE)
     rows = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
     header = next(rows, None)
     if not header or not any(h.strip() for h in header):
         raise DataError("the file is empty", file=p, hint="give a file with a header and rows")
+    starts, before = [], rows.line_num
     for row in rows:
         if row and len(row) != len(header):
-            line = rows.line_num
             raise DataError(f"the row has {len(row)} fields but the header has {len(header)} ({', '.join(header)})",
-                            file=p, row=line, hint="quote fields that contain the separator (\"like, this\"), or fix the row")
+                            file=p, row=before + 1, hint="quote fields that contain the separator (\"like, this\"), or fix the row")
+        if row: starts.append(before + 1)
+        before = rows.line_num
+    return np.array(starts, dtype=np.int64)
+
+# %% ../nbs/01_data.ipynb #7dabd094
+def sniff_sep(text:str, sep:str)->str:
+    "`sep`, or the separator the header line clearly uses instead (`;`, tab, `|`)."
+    head = text.split("\n", 1)[0]
+    if sep in head: return sep
+    found = [s for s in (";", "\t", "|") if s in head]
+    return found[0] if len(found) == 1 else sep
 
 def _read_csv(p:Path, sep:str)->pd.DataFrame:
     text = read_text(p)
     if not text.strip(): raise DataError("the file is empty", file=p, hint="give a file with a header and rows")
-    check_csv(text, sep, p)
-    return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=True)
+    sep = sniff_sep(text, sep)
+    lines = check_csv(text, sep, p)
+    try: df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=True)
+    except (ValueError, pd.errors.ParserError) as e:
+        raise DataError(f"cannot read it as CSV: {str(e).splitlines()[0][:200]}", file=p, hint="check the quoting of that row")
+    if len(lines) == len(df): df.attrs["lines"] = lines
+    return df
 
-# %% ../nbs/01_data.ipynb #47221806
+# %% ../nbs/01_data.ipynb #83a172c2
 def _read_jsonl(p:Path)->pd.DataFrame:
-    rows = []
+    rows, lines = [], []
     for i, line in enumerate(read_text(p).splitlines(), 1):
         if not line.strip(): continue
         try: rec = json.loads(line)
@@ -119,8 +164,10 @@ def _read_jsonl(p:Path)->pd.DataFrame:
         if not isinstance(rec, dict):
             raise DataError(f"line holds a {type(rec).__name__}, not a JSON object", file=p, row=i,
                             hint='each line must look like {"text": "...", "label": "..."}')
-        rows.append(rec)
-    return pd.DataFrame(rows)
+        rows.append(rec); lines.append(i)
+    df = pd.DataFrame(rows)
+    df.attrs["lines"] = np.array(lines, dtype=np.int64)
+    return df
 
 def _read_json(p:Path)->pd.DataFrame:
     text = read_text(p)
@@ -133,12 +180,15 @@ def _read_json(p:Path)->pd.DataFrame:
     except ValueError as e:
         raise DataError(f"cannot make a table of it ({e})", file=p, hint='give a list of records: [{"text": ..., "label": ...}, ...]')
 
-# %% ../nbs/01_data.ipynb #310a1e73
+# %% ../nbs/01_data.ipynb #332b1337
 def _read_folder(p:Path, fallback:str=None)->pd.DataFrame:
     "A `datasets` save_to_disk folder, or `label/*.txt` files."
     if (p/"dataset_dict.json").exists() or (p/"state.json").exists():
         import datasets
-        ds = datasets.load_from_disk(str(p))
+        try: ds = datasets.load_from_disk(str(p))
+        except Exception as e:   # datasets raises FileNotFoundError, ValueError, pyarrow errors… for a damaged folder
+            raise DataError(f"cannot load this datasets folder ({type(e).__name__}: {str(e).splitlines()[0][:200]})", file=p,
+                            hint="save it again with save_to_disk, or give the data as a file")
         if isinstance(ds, datasets.DatasetDict):
             return pd.concat([d.to_pandas().assign(split=k) for k, d in ds.items()], ignore_index=True)
         return ds.to_pandas()
@@ -150,7 +200,7 @@ def _read_folder(p:Path, fallback:str=None)->pd.DataFrame:
                         hint="give a file, a folder of <label>/*.txt files, or a datasets save_to_disk folder")
     return pd.DataFrame(rows, columns=["text", "label", "file"])
 
-# %% ../nbs/01_data.ipynb #83a172c2
+# %% ../nbs/01_data.ipynb #97a0ead4
 def _read_file(p:Path, kind:str)->pd.DataFrame:
     if kind in ("csv", "tsv"): return _read_csv(p, "," if kind == "csv" else "\t")
     if kind == "jsonl": return _read_jsonl(p)
@@ -180,7 +230,14 @@ def read_table(src, # path of a file or folder
                         hint="add data rows below the header")
     return df
 
-# %% ../nbs/01_data.ipynb #d8faeee6
+# %% ../nbs/01_data.ipynb #42681cc4
+class SourceName(str):
+    "The name of a data source in messages; `lines[i]` is the line record `i` starts on in the file (or None)."
+    lines = None
+    def __new__(cls, name, lines=None):
+        s = super().__new__(cls, name); s.lines = lines
+        return s
+
 def load_builtin(name:str)->pd.DataFrame:
     "A built-in offline dataset by name."
     spec = BUILTIN_DATASETS[name]
@@ -190,12 +247,22 @@ def load_builtin(name:str)->pd.DataFrame:
 def load_source(src, # a DataFrame, a built-in dataset name or a path
                )->tuple: # (DataFrame, a name for messages)
     "Load any supported source into a DataFrame."
-    if isinstance(src, pd.DataFrame): return src.copy(), "DataFrame"
-    if isinstance(src, str) and src in BUILTIN_DATASETS: return load_builtin(src), src
-    if isinstance(src, (str, os.PathLike)): return read_table(src), str(src)
+    if isinstance(src, pd.DataFrame): return src.copy(), SourceName("DataFrame")
+    if isinstance(src, str) and src in BUILTIN_DATASETS: return load_builtin(src), SourceName(src)
+    if isinstance(src, (str, os.PathLike)):
+        df = read_table(src)
+        return df, SourceName(str(src), df.attrs.pop("lines", None))
     raise DataError(f"cannot load data from a {type(src).__name__}", hint="give a path, a built-in dataset name or a pandas DataFrame")
 
-# %% ../nbs/01_data.ipynb #42681cc4
+def line_of(source, row_id:int)->int:
+    "Where record `row_id` (0-based) is for the user: the line it starts on in a CSV/TSV/JSONL file, else its 1-based number."
+    lines = getattr(source, "lines", None)
+    if lines is not None and 0 <= row_id < len(lines): return int(lines[row_id])
+    try: kind = file_kind(Path(str(source))) if Path(str(source)).suffix else None
+    except DataError: kind = None
+    return int(row_id) + (2 if kind in ("csv", "tsv") else 1)
+
+# %% ../nbs/01_data.ipynb #116acf4b
 TEXT_NAMES = ("text", "sentence", "review", "content", "document", "body", "comment", "message", "prompt", "utterance", "tweet")
 LABEL_NAMES = ("label", "labels", "category", "class", "target", "sentiment", "topic", "intent", "y")
 
@@ -209,7 +276,7 @@ def _by_name(df, names):
     lower = {str(c).lower(): c for c in df.columns}
     return next((lower[n] for n in names if n in lower), None)
 
-# %% ../nbs/01_data.ipynb #f64d1bf7
+# %% ../nbs/01_data.ipynb #4efa1a1b
 def _is_text(s:pd.Series)->bool: return s.dtype == object or pd.api.types.is_string_dtype(s)
 
 def _infer_text(df, source):
@@ -232,7 +299,7 @@ def _numeric_share(s:pd.Series)->float:
     v = s.dropna()
     return float(pd.to_numeric(v, errors="coerce").notna().mean()) if len(v) else 0.0
 
-# %% ../nbs/01_data.ipynb #efc0b371
+# %% ../nbs/01_data.ipynb #69016234
 def find_columns(df:pd.DataFrame, # the loaded data
                  text_col:str=None, # given text column, or None to infer
                  label_col:str=None, # given label column, or None to infer
@@ -242,9 +309,9 @@ def find_columns(df:pd.DataFrame, # the loaded data
     "Check or infer the text and label columns, and that they hold what they should."
     text_col = _check_column(df, text_col, source, "text_col") if text_col else _infer_text(df, source)
     if _numeric_share(df[text_col]) > 0.9:
-        first = df[text_col].dropna().iloc[0] if df[text_col].notna().any() else None
-        raise DataError(f"the text column holds numbers, not text (first value: {first!r})", file=source, column=text_col,
-                        hint="name the column with the text with --text-col / text_col")
+        i = int(np.flatnonzero(df[text_col].notna().to_numpy())[0])
+        raise DataError(f"the text column holds numbers, not text (first value: {df[text_col].iloc[i]!r})", file=source,
+                        row=line_of(source, i), column=text_col, hint="name the column with the text with --text-col / text_col")
     if task != "classification": return text_col, (_check_column(df, label_col, source, "label_col") if label_col else None)
     label_col = _check_column(df, label_col, source, "label_col") if label_col else _infer_label(df, text_col, source)
     if label_col == text_col:
@@ -254,21 +321,27 @@ def find_columns(df:pd.DataFrame, # the loaded data
                         hint="name the column that holds the labels with --label-col, or label the data first (09_label)")
     return text_col, label_col
 
-# %% ../nbs/01_data.ipynb #116acf4b
+# %% ../nbs/01_data.ipynb #62453566
 def _norm_label(v):
     if isinstance(v, float) and v.is_integer(): return str(int(v))
     return str(v).strip()
 
 def _is_missing(v)->bool:
     if isinstance(v, (list, tuple, np.ndarray)): return len(v) == 0
-    return v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v.strip())
+    return bool(pd.isna(v)) or (isinstance(v, str) and not v.strip())
 
-def prepare_frame(df:pd.DataFrame, text_col:str, label_col:str=None, source:str=None, label_sep:str=None)->pd.DataFrame:
+def prepare_frame(df:pd.DataFrame, # the loaded data
+                  text_col:str, label_col:str=None, # its text and label columns
+                  source:str=None, # name of the data for messages
+                  label_sep:str=None, # separator of multi-label strings ("a|b"); lists are multi-label anyway
+                  keep_empty:bool=False, # keep rows with empty text (as ""), for cleaning to report them
+                 )->pd.DataFrame:
     "Rows with text: `text`, `row` and (if labelled) `label` — a string, a tuple for multi-label, None if missing."
     out = pd.DataFrame({"text": df[text_col].values, "row": np.arange(len(df))})
-    out = out[out["text"].notna() & (out["text"].astype(str).str.strip() != "")]
-    if out.empty:
+    has_text = out["text"].notna() & (out["text"].astype(str).str.strip() != "")
+    if not has_text.any():
         raise DataError("every text is empty", file=source, column=text_col, hint="check the text column and the file's contents")
+    out = out.assign(text=out["text"].where(has_text, "")) if keep_empty else out[has_text]
     out["text"] = out["text"].astype(str)
     if label_col is not None:
         def lab(v):
@@ -279,7 +352,7 @@ def prepare_frame(df:pd.DataFrame, text_col:str, label_col:str=None, source:str=
         out["label"] = [lab(v) for v in df[label_col].values[out["row"].values]]
     return out.reset_index(drop=True)
 
-# %% ../nbs/01_data.ipynb #0ea51021
+# %% ../nbs/01_data.ipynb #2f8d5bc9
 SPLIT_NAMES = {"train": "train", "training": "train", "validation": "validation", "valid": "validation", "val": "validation",
                "dev": "validation", "test": "test", "testing": "test"}
 
@@ -289,11 +362,6 @@ def _stratify(labels, n_test):
     counts = labels.value_counts()
     return labels if counts.min() >= 2 and n_test >= len(counts) else None
 
-def line_of(source, row_id:int)->int:
-    "Where record `row_id` (0-based) is for the user: its line in a CSV/TSV (after the header) or JSONL file, else its 1-based number."
-    kind = file_kind(Path(source)) if isinstance(source, (str, Path)) and Path(str(source)).suffix else None
-    return int(row_id) + (2 if kind in ("csv", "tsv") else 1)
-
 def _user_split(df, split, source):
     names = split.astype(str).str.strip().str.lower().map(SPLIT_NAMES)
     if names.isna().any():
@@ -302,7 +370,7 @@ def _user_split(df, split, source):
                         hint="use train, validation (val, dev) or test")
     return {k: df[names.values == k] for k in ("train", "validation", "test")}
 
-# %% ../nbs/01_data.ipynb #2c0dbd49
+# %% ../nbs/01_data.ipynb #d80637c7
 def split_frame(df:pd.DataFrame, # prepared, labelled rows (`text`, `row`, maybe `label`)
                 val_size:float=0.1, # share for validation
                 test_size:float=0.1, # share for test
@@ -327,7 +395,7 @@ def split_frame(df:pd.DataFrame, # prepared, labelled rows (`text`, `row`, maybe
                 parts = dict(train=train, validation=val, test=test)
     return _unseen_labels(parts, split is not None, source)
 
-# %% ../nbs/01_data.ipynb #62453566
+# %% ../nbs/01_data.ipynb #b694a36d
 def _unseen_labels(parts:dict, user_split:bool, source)->dict:
     "Evaluation rows whose label never occurs in training: an error for a user's split, moved to train otherwise."
     if "label" not in parts["train"]: return {k: v.reset_index(drop=True) for k, v in parts.items()}
@@ -343,7 +411,7 @@ def _unseen_labels(parts:dict, user_split:bool, source)->dict:
             parts["train"] = pd.concat([parts["train"], bad]); parts[k] = parts[k].drop(bad.index)
     return {k: v.reset_index(drop=True) for k, v in parts.items()}
 
-# %% ../nbs/01_data.ipynb #2f8d5bc9
+# %% ../nbs/01_data.ipynb #bbe2e05a
 class Splits(dict):
     "train/validation/test DataFrames plus source, columns, label names, unlabelled and leaked rows, and a data hash."
     def __init__(self, parts, source, text_col, label_col, labels, unlabelled=None, leaked=None, cleaning=None):
@@ -351,7 +419,7 @@ class Splits(dict):
         self.source, self.text_col, self.label_col, self.labels = source, text_col, label_col, labels
         self.unlabelled = unlabelled if unlabelled is not None else pd.DataFrame(columns=["text", "row"])
         self.leaked = leaked if leaked is not None else pd.DataFrame(columns=["row", "split", "step", "duplicate_of"])
-        self.cleaning = cleaning
+        self.cleaning, self.empty = cleaning, 0     # `empty`: rows left out because their text is empty
 
     @property
     def sizes(self)->dict: return {k: len(v) for k, v in self.items()}
@@ -361,11 +429,11 @@ class Splits(dict):
         return data_hash((k, r, t, l) for k, v in self.items()
                          for r, t, l in zip(v["row"], v["text"], v["label"] if "label" in v else [None] * len(v)))
 
-# %% ../nbs/01_data.ipynb #d80637c7
+# %% ../nbs/01_data.ipynb #e07df40e
 def _summary(self:Splits)->dict:
     "What the run directory's `data.json` records."
-    d = dict(source=self.source, text_col=self.text_col, label_col=self.label_col, sizes=self.sizes, labels=self.labels,
-             hash=self.hash(), unlabelled=len(self.unlabelled),
+    d = dict(source=str(self.source), text_col=self.text_col, label_col=self.label_col, sizes=self.sizes, labels=self.labels,
+             hash=self.hash(), unlabelled=len(self.unlabelled), empty_texts=self.empty,
              leakage=dict(removed=len(self.leaked), by_split=self.leaked["split"].value_counts().to_dict() if len(self.leaked) else {}))
     if self.labels: d["label_counts"] = {k: v["label"].value_counts().to_dict() for k, v in self.items()}
     if self.cleaning: d["cleaning"] = self.cleaning
@@ -373,7 +441,47 @@ def _summary(self:Splits)->dict:
     return d
 Splits.summary = _summary
 
-# %% ../nbs/01_data.ipynb #b694a36d
+# %% ../nbs/01_data.ipynb #0f46d163
+def _recipe(clean):
+    "A `CleanConfig` from a recipe: a CleanConfig, a YAML/JSON path, or 'default'."
+    from fine_tune_lab.clean import CleanConfig
+    if isinstance(clean, CleanConfig): return clean
+    return CleanConfig() if clean == "default" else CleanConfig.load(clean)
+
+def _clean(prep:pd.DataFrame, recipe)->tuple:
+    "(rows left by the recipe, its summary for data.json); a text emptied by cleaning is never trained on."
+    from fine_tune_lab.clean import clean_frame
+    res = clean_frame(prep, recipe)
+    data = res.data[res.data["text"].str.strip() != ""]
+    return data, {**res.summary(), "empty_kept_out": len(res.data) - len(data)}
+
+# %% ../nbs/01_data.ipynb #3408b81b
+def _labelled(prep:pd.DataFrame, source, label_col)->tuple:
+    "(labelled rows, unlabelled rows); errors for no labels or multi-label data."
+    if "label" not in prep: return prep, prep.iloc[:0]
+    has = prep["label"].notna()
+    if not has.any():
+        raise DataError("no row has both a text and a label", file=source, column=label_col,
+                        hint="label some rows (the labelling widget), or name the label column with --label-col")
+    multi = prep["label"].map(lambda v: isinstance(v, tuple) and len(v) > 1)
+    if multi.any():
+        r = prep[multi].iloc[0]
+        raise DataError(f"the data is multi-label (row {line_of(source, r['row'])} has labels {list(r['label'])})", file=source,
+                        row=line_of(source, r["row"]), column=label_col,
+                        hint="training supports one label per row: keep one label per row, or profile/clean it only (ftlab data)")
+    prep = prep.assign(label=prep["label"].map(lambda v: v[0] if isinstance(v, tuple) else v))   # ["pos"] is just "pos"
+    return prep[has], prep[~has]
+
+def _guard_leakage(parts:dict, leakage:str, threshold:float)->pd.DataFrame:
+    "The leaked evaluation rows; with 'remove' they also leave the evaluation splits (in place)."
+    if leakage == "off": return None
+    from fine_tune_lab.clean import leakage_report
+    leaked = leakage_report(parts, threshold)
+    if leakage == "remove" and len(leaked):
+        for k in ("validation", "test"): parts[k] = parts[k][~parts[k]["row"].isin(leaked.loc[leaked["split"] == k, "row"])]
+    return leaked
+
+# %% ../nbs/01_data.ipynb #90de34c1
 def load_splits(src, # DataFrame, built-in name or path
                 task:str="classification",
                 text_col:str=None, label_col:str=None, split_col:str=None,
@@ -384,44 +492,32 @@ def load_splits(src, # DataFrame, built-in name or path
                 label_sep:str=None, # separator of multi-label strings
                 labels_patch=None, # a label patch CSV (09_label) applied before cleaning and splitting
                )->Splits:
-    "Load, check, (clean), split and guard against leakage — the data of a run."
+    "Load, check, (patch labels), (clean), split and guard against leakage — the data of a run."
     df, source = load_source(src)
     if df.empty: raise DataError("the data has no rows", file=source, hint="give a file with rows below its header")
     text_col, label_col = find_columns(df, text_col, label_col, task, source)
     split = df[_check_column(df, split_col, source, "split_col")] if split_col else None
-    prep = prepare_frame(df, text_col, label_col if task == "classification" else None, source, label_sep)
+    recipe = _recipe(clean) if clean is not None else None
+    prep = prepare_frame(df, text_col, label_col if task == "classification" else None, source, label_sep, keep_empty=recipe is not None)
+    empty = len(df) - len(prep)
     patch = None
     if labels_patch:
         from fine_tune_lab.label import apply_patch
         prep, patch = apply_patch(prep, labels_patch, source)
     cleaning = None
-    if clean is not None:
-        from fine_tune_lab.clean import CleanConfig, clean_frame
-        recipe = CleanConfig() if clean == "default" else CleanConfig.load(clean) if isinstance(clean, (str, Path)) else clean
-        res = clean_frame(prep, recipe)
-        prep, cleaning = res.data, res.summary()
-    unl = prep[prep["label"].isna()] if "label" in prep else prep.iloc[:0]
-    prep = prep[prep["label"].notna()] if "label" in prep else prep
-    if "label" in prep and prep["label"].map(lambda v: isinstance(v, tuple)).any():
-        r = prep[prep["label"].map(lambda v: isinstance(v, tuple))].iloc[0]
-        raise DataError(f"the data is multi-label (row {line_of(source, r['row'])} has labels {list(r['label'])})", file=source, column=label_col,
-                        hint="training supports one label per row: keep one label per row, or profile/clean it only (ftlab data)")
+    if recipe is not None: prep, cleaning = _clean(prep, recipe)
+    prep, unl = _labelled(prep, source, label_col)
     parts = split_frame(prep, val_size, test_size, seed, split.iloc[prep["row"]].reset_index(drop=True) if split is not None else None, source)
     labels = sorted(prep["label"].unique().tolist()) if "label" in prep else None
     if labels is not None and len(labels) < 2:
         raise DataError(f"only one label ({labels[0]!r}) in the data", file=source, column=label_col,
                         hint="a classifier needs at least two classes")
-    leaked = None
-    if leakage != "off":
-        from fine_tune_lab.clean import leakage_report
-        leaked = leakage_report(parts)
-        if leakage == "remove" and len(leaked):
-            for k in ("validation", "test"): parts[k] = parts[k][~parts[k]["row"].isin(leaked.loc[leaked["split"] == k, "row"])]
+    leaked = _guard_leakage(parts, leakage, recipe.near_threshold if recipe is not None else 0.85)
     if max_train_samples: parts["train"] = parts["train"].sample(min(max_train_samples, len(parts["train"])), random_state=seed)
     if max_eval_samples:
         for k in ("validation", "test"): parts[k] = parts[k].sample(min(max_eval_samples, len(parts[k])), random_state=seed)
     if len(parts["train"]) == 0: raise DataError("the training split is empty", file=source, hint="check split_col, val_size and test_size")
     sp = Splits({k: v.reset_index(drop=True) for k, v in parts.items()}, source, text_col, label_col, labels,
                 unl.reset_index(drop=True), leaked, cleaning)
-    sp.labels_patch = patch
+    sp.empty, sp.labels_patch = empty, patch
     return sp

@@ -1,5 +1,6 @@
 """Every kind of bad input gives one specific message (file, row/line, column, what to do) before any training,
-through the library and `ftlab data check` (exit 2, no traceback) — and input files are never modified."""
+through the library (`load_splits`) and through `ftlab data check` (exit 2, no traceback) — and input files are
+never modified."""
 import hashlib
 import json
 
@@ -7,93 +8,155 @@ import pandas as pd
 import pytest
 
 from fine_tune_lab.cli import main
-from fine_tune_lab.core import DataError, TrainConfig
-from fine_tune_lab.data import MAX_LINE, load_splits
-from fine_tune_lab.train import train
+from fine_tune_lab.core import DataError
+from fine_tune_lab.data import MAX_LINE, load_source, line_of, load_splits
 
 GOOD = "".join(f"a fine review number {i},{'pos' if i % 2 else 'neg'}\n" for i in range(40))
+SPLIT = "".join(f"a review {i},{'pos' if i % 2 else 'neg'},train\n" for i in range(30))
 
 
-def write(path, content):
-    (path.write_bytes if isinstance(content, bytes) else path.write_text)(content)
-    return path
+def _empty_dir(p):
+    p.mkdir()
 
 
-CASES = {  # name: (file name, content, extra flags, expected message parts)
-    "ragged_csv": ("r.csv", "text,label\n" + GOOD + "great, fun film,pos\n", [], ["r.csv, row 42", "3 fields but the header has 2", "quote"]),
-    "short_csv_row": ("s.csv", "text,label\ngood film,pos\nbad film\n" + GOOD, [], ["s.csv, row 3", "1 fields but the header has 2"]),
-    "broken_jsonl": ("b.jsonl", '{"text": "a", "label": "x"}\n{"text": "b", "label": \n', [], ["b.jsonl, row 2", "not valid JSON", "fix or remove that line"]),
-    "jsonl_not_object": ("o.jsonl", '{"text": "a", "label": "x"}\n["b", "y"]\n', [], ["o.jsonl, row 2", "not a JSON object"]),
-    "non_utf8": ("l.csv", "text,label\ncafé noir,pos\n".encode("latin1"), [], ["l.csv, row 2", "not UTF-8", "iconv"]),
-    "empty_file": ("e.csv", "", [], ["e.csv", "the file is empty"]),
-    "header_only": ("h.csv", "text,label\n", [], ["h.csv", "header but no rows"]),
-    "missing_text_col": ("m.csv", "text,label\n" + GOOD, ["--text-col", "txt"], ["column 'txt'", "Did you mean 'text'?", "text, label"]),
-    "misspelled_label_col": ("m2.csv", "review,sentiment\n" + GOOD, ["--label-col", "sentimnt"], ["column 'sentimnt'", "Did you mean 'sentiment'?"]),
-    "all_empty_text": ("a.csv", "text,label\n" + " ,pos\n\t,neg\n" * 5, [], ["column 'text'", "every text is empty"]),
-    "empty_label_column": ("n.csv", "text,label\n" + "a fine long review text here,\n" * 5, [], ["column 'label'", "empty in every row"]),
-    "numeric_text": ("num.csv", "text,label\n" + "".join(f"{i}.5,{'a' if i % 2 else 'b'}\n" for i in range(20)), ["--text-col", "text"], ["column 'text'", "holds numbers, not text", "--text-col"]),
-    "single_class": ("one.csv", "text,label\n" + "".join(f"a fine review {i},pos\n" for i in range(30)), [], ["column 'label'", "only one label ('pos')", "at least two classes"]),
-    "unseen_eval_labels": ("u.csv", "text,label,split\n" + "".join(f"a review {i},{'pos' if i % 2 else 'neg'},train\n" for i in range(30)) +
-                           "a strange review,meh,test\n", ["--split-col", "split"], ["test split has labels never seen in training: ['meh']", "u.csv, row 32, column 'label'"]),
-    "gigantic_line": ("g.jsonl", "x" * (MAX_LINE + 5), [], ["g.jsonl, row 1", "characters long", "one record per line"]),
-    "unknown_split_name": ("us.csv", "text,label,split\n" + "".join(f"a review {i},{'pos' if i % 2 else 'neg'},train\n" for i in range(10)) +
-                           "a review x,pos,holdout\n", ["--split-col", "split"], ["us.csv, row 12, column 'split'", "unknown split name 'holdout'"]),
+def _broken_datasets_dir(p):
+    p.mkdir(); (p / "state.json").write_text("{}")
+
+
+CASES = {  # name: (file name, content (text, bytes, or a function making a folder), settings, message parts)
+    "ragged_csv": ("r.csv", "text,label\n" + GOOD + "great, fun film,pos\n", {},
+                   ["r.csv, row 42", "3 fields but the header has 2", "quote"]),
+    "short_csv_row": ("s.csv", "text,label\ngood film,pos\nbad film\n" + GOOD, {}, ["s.csv, row 3", "1 fields but the header has 2"]),
+    "ragged_after_multiline_field": ("ml.csv", 'text,label\n"a review\nover\nthree lines",pos\n' + GOOD + "x,y,z\n", {},
+                                     ["ml.csv, row 45", "3 fields"]),
+    "broken_jsonl": ("b.jsonl", '{"text": "a", "label": "x"}\n{"text": "b", "label": \n', {},
+                     ["b.jsonl, row 2", "not valid JSON", "fix or remove that line"]),
+    "jsonl_not_object": ("o.jsonl", '{"text": "a", "label": "x"}\n["b", "y"]\n', {}, ["o.jsonl, row 2", "not a JSON object"]),
+    "non_utf8": ("l.csv", ("text,label\n" + "a fine review,pos\n" * 3 + "café noir à la française,pos\n").encode("cp1252"), {},
+                 ["l.csv, row 5", "byte 0xe9 is not UTF-8", "iconv -f cp1252 -t utf-8 l.csv"]),
+    "empty_file": ("e.csv", "", {}, ["e.csv: the file is empty", "header"]),
+    "header_only": ("h.csv", "text,label\n", {}, ["h.csv: the file has a header but no rows"]),
+    "missing_text_col": ("m.csv", "text,label\n" + GOOD, dict(text_col="txt"), ["m.csv, column 'txt'", "Did you mean 'text'?", "text, label"]),
+    "misspelled_label_col": ("m2.csv", "review,sentiment\n" + GOOD, dict(label_col="sentimnt"),
+                             ["m2.csv, column 'sentimnt'", "Did you mean 'sentiment'?"]),
+    "no_label_column": ("nl.csv", "review,id\n" + "".join(f"a fine long review {i},{i}\n" for i in range(30)), {},
+                        ["nl.csv: cannot tell which column holds the label", "--label-col"]),
+    "all_empty_text": ("a.csv", "text,label\n" + " ,pos\n\t,neg\n" * 5, {}, ["a.csv, column 'text'", "every text is empty"]),
+    "empty_label_column": ("n.csv", "text,label\n" + "a fine long review text here,\n" * 5, {}, ["n.csv, column 'label'", "empty in every row"]),
+    "no_row_has_text_and_label": ("x.jsonl", '{"text": "a review without label"}\n{"label": "pos"}\n', {},
+                                  ["x.jsonl, column 'label'", "no row has both a text and a label"]),
+    "numeric_text": ("num.csv", "text,label\n" + "".join(f"{i}.5,{'a' if i % 2 else 'b'}\n" for i in range(20)), dict(text_col="text"),
+                     ["num.csv, row 2, column 'text'", "holds numbers, not text", "--text-col"]),
+    "single_class": ("one.csv", "text,label\n" + "".join(f"a fine review {i},pos\n" for i in range(30)), {},
+                     ["one.csv, column 'label'", "only one label ('pos')", "at least two classes"]),
+    "unseen_eval_labels": ("u.csv", "text,label,split\n" + SPLIT + "a strange review,meh,test\n", dict(split_col="split"),
+                           ["u.csv, row 32, column 'label'", "test split has labels never seen in training: ['meh']"]),
+    "unknown_split_name": ("us.csv", "text,label,split\n" + SPLIT + "a review x,pos,holdout\n", dict(split_col="split"),
+                           ["us.csv, row 32, column 'split'", "unknown split name 'holdout'"]),
+    "gigantic_line": ("g.jsonl", "x" * (MAX_LINE + 5), {}, ["g.jsonl, row 1", "characters long", "one record per line"]),
+    "missing_file": ("nope.csv", None, {}, ["nope.csv: no such file", "check the path"]),
+    "empty_folder": ("empty", _empty_dir, {}, ["empty: the folder has no data files", "<label>/*.txt"]),
+    "broken_datasets_folder": ("ds", _broken_datasets_dir, {}, ["ds: cannot load this datasets folder", "save_to_disk"]),
 }
 MULTI_LABEL = "".join(json.dumps({"text": f"review {i}", "label": ["a", "b"] if i == 3 else ["a"] if i % 2 else "b"}) + "\n" for i in range(20))
 
 
+def make(path, content):
+    if callable(content): content(path)
+    elif isinstance(content, bytes): path.write_bytes(content)
+    elif content is not None: path.write_text(content)
+    return path
+
+
+def digest(path):
+    "A fingerprint of a file or of every file under a folder (None when absent)."
+    if not path.exists(): return None
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return [(str(p), hashlib.sha256(p.read_bytes()).hexdigest()) for p in files]
+
+
+def flags(settings):
+    return [x for k, v in settings.items() for x in ("--" + k.replace("_", "-"), v)]
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_bad_input_message(case, tmp_path, capsys):
-    name, content, flags, expect = CASES[case]
-    f = write(tmp_path / name, content)
-    digest = hashlib.sha256(f.read_bytes()).hexdigest()
-    code = main(["data", "check", str(f), "--no-tokens", *flags])
-    err = capsys.readouterr().err
+def test_bad_input_library(case, tmp_path):
+    name, content, settings, expect = CASES[case]
+    f = make(tmp_path / name, content)
+    before = digest(f)
+    with pytest.raises(DataError) as e:
+        load_splits(str(f), **settings)
+    msg = str(e.value).replace(str(tmp_path) + "/", "")
+    for part in expect:
+        assert part in msg, f"{case}: {part!r} not in {msg!r}"
+    assert "\n  -> " in msg, "the message says what to do"
+    assert digest(f) == before, "the input was modified"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_cli(case, tmp_path, capsys):
+    name, content, settings, expect = CASES[case]
+    f = make(tmp_path / name, content)
+    before = digest(f)
+    code = main(["data", "check", str(f), "--no-tokens", *flags(settings)])
+    err = capsys.readouterr().err.replace(str(tmp_path) + "/", "")
     assert code == 2, err
-    for e in expect:
-        assert e in err, f"{case}: {e!r} not in {err!r}"
-    assert "Traceback" not in err and "->" in err          # one message with what to do
-    assert hashlib.sha256(f.read_bytes()).hexdigest() == digest, "the input file was modified"
-
-
-def test_missing_file_and_empty_folder(tmp_path, capsys):
-    assert main(["data", "check", str(tmp_path / "nope.csv")]) == 2
-    assert "nope.csv: no such file" in capsys.readouterr().err
-    (tmp_path / "empty").mkdir()
-    assert main(["data", "check", str(tmp_path / "empty")]) == 2
-    assert "the folder has no data files" in capsys.readouterr().err
+    for part in expect:
+        assert part in err, f"{case}: {part!r} not in {err!r}"
+    assert err.startswith("error: ") and "Traceback" not in err and "->" in err
+    assert digest(f) == before, "the input was modified"
 
 
 def test_unlabelled_rows_are_reported_not_trained(tmp_path, capsys):
-    f = write(tmp_path / "partly.csv", "text,label\n" + GOOD + "an unlabelled review,\nanother one without,\n")
+    f = make(tmp_path / "partly.csv", "text,label\n" + GOOD + "an unlabelled review,\nanother one without,\n")
     assert main(["data", "check", str(f), "--no-tokens"]) == 0
     out = capsys.readouterr().out
     assert "2 rows have no label in column 'label' (rows 42, 43)" in out and "ok: ready to train" in out
     sp = load_splits(str(f))
     assert sorted(sp.unlabelled["row"]) == [40, 41] and sum(sp.sizes.values()) == 40
+    assert sp.summary()["unlabelled"] == 2
 
 
 def test_multi_label_profiles_but_refuses_training(tmp_path, capsys):
-    f = write(tmp_path / "ml.jsonl", MULTI_LABEL)
+    f = make(tmp_path / "ml.jsonl", MULTI_LABEL)
     assert main(["data", "check", str(f), "--no-tokens"]) == 0
     assert "multi-label data" in capsys.readouterr().out
-    with pytest.raises(DataError, match="multi-label"):
+    with pytest.raises(DataError, match=r"ml.jsonl, row 4, column 'label': the data is multi-label \(row 4 has labels \['a', 'b'\]\)"):
         load_splits(str(f))
+    g = make(tmp_path / "ml.csv", "text,tags\n" + "".join(f"review {i},{'a|b' if i % 3 else 'a'}\n" for i in range(20)))
+    assert main(["data", "profile", str(g), "--no-tokens"]) == 0
+    assert "labels look like lists separated by '|'" in capsys.readouterr().out
+    with pytest.raises(DataError, match="multi-label"):
+        load_splits(str(g), label_sep="|")
 
 
 def test_bad_data_fails_before_training(tmp_path, tiny_bert, capsys):
-    f = write(tmp_path / "r.csv", CASES["ragged_csv"][1])
+    f = make(tmp_path / "r.csv", CASES["ragged_csv"][1])
     code = main(["train", "--model", tiny_bert, "--data", str(f), "--output-dir", str(tmp_path / "runs")])
     assert code == 2 and "row 42" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
 
 
-def test_excel_and_parquet_and_dataframe(tmp_path):
+def test_line_numbers_follow_the_file(tmp_path):
+    "Quoted multi-line fields and blank JSONL lines do not shift the line a message names."
+    f = make(tmp_path / "q.csv", 'text,label\n"one\ntwo",a\nthree,\n')
+    df, src = load_source(str(f))
+    assert len(df) == 2 and line_of(src, 1) == 4
+    j = make(tmp_path / "b.jsonl", '{"text": "a", "label": "x"}\n\n\n{"text": "b", "label": null}\n')
+    df, src = load_source(str(j))
+    assert line_of(src, 1) == 4
+
+
+def test_readable_variants(tmp_path):
+    "A ;-separated .csv, a UTF-16 file with its byte-order mark, Excel, Parquet and a DataFrame all load."
     df = pd.DataFrame({"text": [f"a fine review {i}" for i in range(30)], "label": ["pos", "neg"] * 15})
+    df.to_csv(tmp_path / "semi.csv", sep=";", index=False)
+    (tmp_path / "u16.csv").write_bytes(df.to_csv(index=False).encode("utf-16"))
     df.to_excel(tmp_path / "d.xlsx", index=False)
     df.to_parquet(tmp_path / "d.parquet")
-    for src in (tmp_path / "d.xlsx", tmp_path / "d.parquet", df):
-        assert sum(load_splits(src).sizes.values()) == 30
+    for src in (tmp_path / "semi.csv", tmp_path / "u16.csv", tmp_path / "d.xlsx", tmp_path / "d.parquet", df):
+        sp = load_splits(src)
+        assert sum(sp.sizes.values()) == 30 and sp.labels == ["neg", "pos"], src
 
 
 def test_datasets_folder_keeps_its_splits(tmp_path):
@@ -103,3 +166,11 @@ def test_datasets_folder_keeps_its_splits(tmp_path):
     dd.save_to_disk(str(tmp_path / "ds"))
     sp = load_splits(str(tmp_path / "ds"), split_col="split")
     assert sp.sizes == {"train": 20, "validation": 0, "test": 2}
+
+
+def test_label_folder(tmp_path):
+    for lab, texts in {"pos": ["loved it", "great fun"], "neg": ["dull", "a mess"]}.items():
+        (tmp_path / "d" / lab).mkdir(parents=True)
+        for i, t in enumerate(texts): (tmp_path / "d" / lab / f"{i}.txt").write_text(t)
+    df, _ = load_source(str(tmp_path / "d"))
+    assert sorted(zip(df["label"], df["text"])) == [("neg", "a mess"), ("neg", "dull"), ("pos", "great fun"), ("pos", "loved it")]

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import pandas as pd
 
-from ..clean import CleanConfig, CleanResult, clean_frame, profile, profile_figures, STEPS
+from ..clean import CleanConfig, CleanResult, STEPS, TEXT_STEPS, clean_frame, profile, profile_figures
 from ..core import LabError
 from ..data import find_columns, load_source, prepare_frame
 from .core import ConfigForm, View, esc, html_table
@@ -16,19 +16,27 @@ __all__ = ['profile_html', 'counts_html', 'removed_options', 'DataDashboard']
 
 # %% ../../nbs/21_ui.data.ipynb #68316315
 def profile_html(p)->str:
-    "The profile's numbers and warnings as HTML."
+    "The profile's numbers, oddities, languages and warnings as HTML."
     rows = [("rows", f"{p.rows:,}"), ("labelled", f"{p.labelled:,}"), ("unlabelled", f"{p.unlabelled:,}"),
-            ("empty texts", f"{p.empty:,}"), ("duplicate texts", f"{p.duplicates:,} ({p.duplicates / max(1, p.rows):.1%})")]
+            ("empty texts", f"{p.empty:,}"), ("duplicate texts", f"{p.duplicates:,} ({p.duplicate_rate:.1%})")]
     if p.tokens is not None: rows.append(("median length", f"{int(pd.Series(p.tokens).median())} tokens"))
+    if p.languages: rows.append(("languages", ", ".join(f"{k} {v:,}" for k, v in sorted(p.languages.items(), key=lambda kv: -kv[1])[:6])
+                                 + f" (of {p.language_checked:,} checked)"))
+    rows += [(k, f"{v:,}") for k, v in p.oddities.items() if v]
     table = "".join(f"<tr><td>{esc(k)}</td><td><b>{esc(v)}</b></td></tr>" for k, v in rows)
     warns = "".join(f"<li>{esc(w)}</li>" for w in p.warnings) or "<li>none</li>"
     return f"<table>{table}</table><div><b>Warnings</b><ul>{warns}</ul></div>"
 
 def counts_html(res:CleanResult)->str:
-    "Rows removed per step, kept and changed."
-    rows = "".join(f"<tr><td>{esc(s)}</td><td>{n:,}</td></tr>" for s, n in res.counts.items())
-    return (f"<table><tr><th>step</th><th>removed</th></tr>{rows}</table>"
-            f"<div>kept <b>{len(res.data):,}</b>, removed <b>{len(res.removed):,}</b>, texts changed by normalising {res.changed:,}</div>")
+    "Every step, whether it is on, and what it did: texts changed or rows removed."
+    on = lambda s: "on" if getattr(res.config, s, None) else "off"
+    flags = dict(empty="drop_empty", length="min_chars", language="language", label_conflict="label_conflicts",
+                 exact_duplicate="exact_duplicates", near_duplicate="near_duplicates")
+    rows = [f"<tr><td>{esc(s)}</td><td>{on(s)}</td><td>changed {res.changes.get(s, 0):,} texts</td></tr>" for s in TEXT_STEPS]
+    rows += [f"<tr><td>{esc(s)}</td><td>{on(flags[s]) if s != 'length' else ('on' if res.config.min_chars or res.config.max_chars or res.config.length_outliers else 'off')}</td>"
+             f"<td>removed {n:,} rows</td></tr>" for s, n in res.counts.items()]
+    return (f"<table><tr><th>step</th><th></th><th>result</th></tr>{''.join(rows)}</table>"
+            f"<div>kept <b>{len(res.data):,}</b>, removed <b>{len(res.removed):,}</b></div>")
 
 # %% ../../nbs/21_ui.data.ipynb #11b38ac1
 def removed_options(res:CleanResult, step:str="all", limit:int=500)->list:
@@ -43,13 +51,12 @@ class DataDashboard(View):
     def __init__(self, src, text_col:str=None, label_col:str=None, recipe:CleanConfig=None,
                  tokenizer="minilm", max_length:int=128, task:str="classification"):
         import ipywidgets as w
-        df, self.source = load_source(src)
-        self.text_col, self.label_col = find_columns(df, text_col, label_col, task, self.source)
-        self.rows = prepare_frame(df, self.text_col, self.label_col if task == "classification" else None, self.source)
-        self.profile = profile(df, self.text_col, self.label_col, task, tokenizer, max_length)
-        self.profile.source = self.source
-        self.form = ConfigForm(CleanConfig, recipe or CleanConfig(), {"Text": ["normalize", "strip_html", "strip_urls", "drop_empty"],
-                               "Length": ["min_chars", "max_chars", "length_outliers"],
+        self.frame, self.source = load_source(src)
+        self.text_col, self.label_col = find_columns(self.frame, text_col, label_col, task, self.source)
+        self.rows = prepare_frame(self.frame, self.text_col, self.label_col if task == "classification" else None, self.source, keep_empty=True)
+        self.profile = profile(self.frame, self.text_col, self.label_col, task, tokenizer, max_length, name=self.source)
+        self.form = ConfigForm(CleanConfig, recipe or CleanConfig(), {"Text": ["fix_mojibake", "strip_html", "strip_urls", "normalize"],
+                               "Empty, length and language": ["drop_empty", "min_chars", "max_chars", "length_outliers", "language"],
                                "Duplicates and conflicts": ["label_conflicts", "exact_duplicates", "near_duplicates", "near_threshold"],
                                "Kept by hand": ["restore"]})
         self.result, self.message = None, w.HTML()
@@ -88,7 +95,7 @@ def _apply(self:DataDashboard)->CleanResult:
     "Run the form's recipe on the data."
     cfg = self.form.config()
     if cfg is None: raise LabError("the recipe has an invalid setting", hint="see the message under the form")
-    self.result = clean_frame(self.rows, cfg)
+    self.result = clean_frame(self.rows, cfg, self.source)
     self.counts.value = counts_html(self.result); self._show_removed(); self.message.value = ""
     return self.result
 
@@ -96,7 +103,7 @@ def _show_removed(self:DataDashboard):
     if self.result is None: return
     self.picker.options = removed_options(self.result, self.step.value)
     r = self.result.removed if self.step.value == "all" else self.result.removed[self.result.removed["step"] == self.step.value]
-    self.table.value = html_table(r[[c for c in ("row", "step", "reason", "duplicate_of", "label", "text") if c in r]], max_rows=200)
+    self.table.value = html_table(r[[c for c in ("row", "line", "step", "reason", "duplicate_of", "label", "text") if c in r]], max_rows=200)
 
 def _restore(self:DataDashboard, rows:list)->CleanResult:
     "Keep `rows` (ids) whatever the steps say: they join the recipe's `restore` and the recipe runs again."
@@ -107,10 +114,10 @@ def _restore(self:DataDashboard, rows:list)->CleanResult:
     return res
 
 def _save(self:DataDashboard, out=None, force:bool=False):
-    "Write clean.csv, removed.csv and recipe.yaml to a new folder."
+    "Write clean.csv (every column of the kept rows), removed.csv and recipe.yaml to a new folder."
     from fine_tune_lab.clean import write_result
     res = self.apply()
-    p = write_result(res, out or self.out_path.value, self.text_col, self.label_col or "label", force)
+    p = write_result(res, out or self.out_path.value, self.text_col, self.label_col or "label", force, frame=self.frame)
     self.message.value = f"saved to <code>{esc(p)}</code>"
     return res
 

@@ -1,4 +1,4 @@
-"""The data dashboard in JupyterLab: profile plots, cleaning counts, removed rows shown escaped, restore."""
+"""The data dashboard in JupyterLab: profile plots, cleaning steps with counts and toggles, removed rows shown escaped, restore."""
 import pandas as pd
 import pytest
 
@@ -28,3 +28,11 @@ def test_data_dashboard_restores_a_row(lab):
     page.get_by_role("button", name="Restore selected").click()
     page.locator(".widget-html-content", has_text="restored 1 row(s)").wait_for(timeout=30_000)
     assert "row 30" not in page.locator(".widget-select-multiple select").inner_text()
+    # a step switched off in the form: Apply re-runs the recipe and the counts say so
+    page.get_by_role("tab", name="Clean").click()
+    page.get_by_text("Duplicates and conflicts").click()
+    page.get_by_label("label_conflicts").uncheck()
+    page.get_by_role("button", name="Apply").click()
+    page.locator(".widget-html-content tr", has_text="label_conflict").filter(has_text="off").wait_for(timeout=30_000)
+    assert "removed 0 rows" in page.locator(".widget-html-content tr", has_text="label_conflict").inner_text()
+    assert not lab.errors(page)
