@@ -301,6 +301,10 @@ class TrainConfig(LabConfig):
     val_size: float = opt(0.1, "share of rows held out for validation", lo=0, hi=1, hi_open=True)
     test_size: float = opt(0.1, "share of rows held out for the final test", lo=0, hi=1, hi_open=True)
     max_length: int = opt(128, "longest input in tokens; longer texts are truncated", lo=8, hi=32768)
+    packing: str = opt("flatten", "causal LM batching: flatten (padding-free, each text kept apart by position ids), blocks (texts joined into max_length blocks), pad (one padded row per text)",
+                       choices=("flatten", "blocks", "pad"))
+    augment: str | None = opt(None, "augment the training split only, e.g. delete:0.1,swap:0.1,synonym:0.1 (probability per word); None is off")
+    augment_copies: int = opt(1, "augmented copies added per training text when augment is set", lo=0, hi=100)
     learning_rate: float = opt(5e-5, "step size of AdamW (the guide starts at 5e-5)", lo=0, hi=1, lo_open=True)
     batch_size: int = opt(16, "training examples per step and device", lo=1, hi=65536)
     eval_batch_size: int = opt(64, "examples per evaluation step", lo=1, hi=65536)
