@@ -73,6 +73,7 @@ CLI_MODULES = [   # modules with an `add_cli(subparsers)` function, added as the
     "fine_tune_lab.label",
     "fine_tune_lab.export",
     "fine_tune_lab.batch",
+    "fine_tune_lab.ui.lab",
 ]
 
 def build_parser()->argparse.ArgumentParser:

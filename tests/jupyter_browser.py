@@ -14,6 +14,8 @@ import urllib.request
 from pathlib import Path
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Screenshots are test artefacts: kept after the run (CI uploads this folder) and ignored by git.
+ARTIFACTS = Path(os.environ.get("FTLAB_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts")) / "screenshots"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -99,6 +101,13 @@ class Lab:
     def _run_all_menu(self, page):
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_text("Run All Cells", exact=True).click()
+
+    def shot(self, page, name: str) -> Path:
+        "Save a full-page screenshot as a test artefact, `test-artifacts/screenshots/<name>.png`."
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        p = ARTIFACTS / f"{name}.png"
+        page.screenshot(path=str(p), full_page=True)
+        return p
 
     def errors(self, page) -> list:
         "Texts of error outputs in the notebook."

@@ -30,4 +30,5 @@ def test_eval_and_compare_dashboards(lab, tiny_bert):
     page.get_by_role("button", name="Send flips to labelling queue").click()
     page.locator(".widget-html-content", has_text="flipped examples queued").wait_for(timeout=30_000)
     assert (b.path / "queues" / "flipped.jsonl").exists()
+    lab.shot(page, "evaluate-compare")
     assert not lab.errors(page)

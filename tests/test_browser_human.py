@@ -28,4 +28,5 @@ def test_ab_widget_records_and_reveals(lab):
     page.locator(".widget-html-content", has_text="Revealed").wait_for(timeout=30_000)
     assert page.locator(".widget-html-content").filter(has_text="alpha").count() >= 1
     assert page.get_by_role("button", name="tie").is_disabled()
+    lab.shot(page, "human-ab")
     assert not lab.errors(page)

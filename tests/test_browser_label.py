@@ -34,4 +34,5 @@ def test_label_widget_buttons_and_keys(lab):
     page.locator(".widget-html-content", has_text="2/4 decided").wait_for(timeout=30_000)
     d = LabelStore(lab.root / "lab", "ann").decisions()
     assert {r: v.get("label") for r, v in d.items()} == {0: "pos", 1: "neg"}
+    lab.shot(page, "label-widget")
     assert not lab.errors(page)

@@ -29,4 +29,4 @@ def test_widgets_render_and_respond(lab):
     page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
     page.get_by_role("button", name="Press me").click()
     page.locator(".widget-html-content", has_text="clicked 1").wait_for(timeout=30_000)
-    page.screenshot(path=str(lab.root / "smoke.png"))
+    lab.shot(page, "smoke-slider-figure")

@@ -22,7 +22,7 @@ def test_dashboard_trains_stops_resumes(lab, tiny_bert, reviews_csv):
     try:
         _drive(lab, page, runs)
     finally:
-        page.screenshot(path=str(lab.root / "dashboard.png"), full_page=True)
+        lab.shot(page, "train-dashboard")
 
 
 def _drive(lab, page, runs):

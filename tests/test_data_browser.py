@@ -35,4 +35,5 @@ def test_data_dashboard_restores_a_row(lab):
     page.get_by_role("button", name="Apply").click()
     page.locator(".widget-html-content tr", has_text="label_conflict").filter(has_text="off").wait_for(timeout=30_000)
     assert "removed 0 rows" in page.locator(".widget-html-content tr", has_text="label_conflict").inner_text()
+    lab.shot(page, "data-dashboard")
     assert not lab.errors(page)

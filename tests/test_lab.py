@@ -1,0 +1,78 @@
+"""The lab app over a real project: every tab opens on real runs, data and sweeps; `ftlab lab`; the starter notebook headless."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from fine_tune_lab.cli import main
+from fine_tune_lab.ui.lab import TABS, LabApp, Project, starter_notebook
+from lab_project import make_project
+
+
+@pytest.fixture(scope="module")
+def proj(tmp_path_factory, tiny_bert):
+    return make_project(tmp_path_factory.mktemp("lab"), tiny_bert)
+
+
+def test_project_finds_runs_sweeps_and_config(proj):
+    p = Project(proj)
+    assert [r.name for r in p.runs()] == ["second", "first"]          # newest first
+    assert p.sweeps() == [proj / "sweeps" / "lr"]
+    assert p.cfg.epochs == 300 and p.cfg.run_name == "ui"               # from train.yaml
+    s = p.summary()
+    assert set(s["run"]) == {"first", "second"} and (s["state"] == "finished").all()
+    assert s["test accuracy"].between(0, 1).all()
+
+
+def test_every_tab_opens_with_content(proj):
+    import ipywidgets as w
+    app = LabApp(proj)
+    for name in TABS:
+        app.tabs.selected_index = list(TABS).index(name)
+        v = app.views[name]
+        assert not (isinstance(v, w.HTML) and "ftlab-note" in v.value), f"{name}: {getattr(v, 'value', '')}"
+    label = app.views["Label"]
+    assert len(label.s.queue) == 2 and label.s.labels == ["neg", "pos"]
+    assert "&lt;b&gt;not yet labelled" in label.item.value                 # escaped
+    assert app.views["Train"].form.config().epochs == 300
+    batch = app.views["Batch"]
+    assert "test.accuracy" in batch.children[0].children[1].options
+
+
+def test_a_config_change_in_train_reaches_the_other_tabs(proj):
+    app = LabApp(proj)
+    app.views["Train"].form.fields["learning_rate"].value = 3e-4
+    assert app.project.cfg.learning_rate == 3e-4
+    app.open("Model", rebuild=True)
+    app.views["Train"].form.fields["freeze_layers"].value = 1
+    before = app.open("Model").value
+    after = app.open("Model", rebuild=True).value
+    assert before != after                                              # fewer trainable parameters after freezing
+
+
+def test_tabs_explain_what_is_missing(tmp_path):
+    app = LabApp(tmp_path, tab="Evaluate")
+    assert "no finished runs" in app.boxes["Evaluate"].children[0].value
+    app.open("Batch")
+    assert "ftlab sweep" in app.boxes["Batch"].children[0].value
+
+
+def test_ftlab_lab_writes_the_starter_and_never_replaces_it(tmp_path, capsys):
+    assert main(["lab", str(tmp_path), "--dry-run", "--no-browser", "--port", "8999"]) == 0
+    out = capsys.readouterr().out
+    nb = tmp_path / "lab.ipynb"
+    assert nb.exists() and "jupyter lab lab.ipynb" in out and "--ServerApp.port=8999" in out and "--no-browser" in out
+    nb.write_text(nb.read_text().replace("Run the cells", "My own notes"))
+    main(["lab", str(tmp_path), "--dry-run"])
+    assert "My own notes" in nb.read_text()
+
+
+def test_starter_notebook_runs_headless(proj, tmp_path):
+    import papermill as pm
+    nb = starter_notebook(proj)
+    out = tmp_path / "out.ipynb"
+    pm.execute_notebook(str(nb), str(out), parameters={"live": False}, cwd=str(proj), progress_bar=False, kernel_name="python3")
+    cells = json.loads(out.read_text())["cells"]
+    html = "".join("".join(o.get("data", {}).get("text/html", "")) for c in cells if c["cell_type"] == "code" for o in c.get("outputs", []))
+    assert "second" in html and "first" in html and "ftlab-table" in html
