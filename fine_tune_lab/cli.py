@@ -36,16 +36,22 @@ def datasets_table()->pd.DataFrame:
 def _print_table(df:pd.DataFrame, floatfmt="{:.4f}"):
     print(df.to_string(index=False, float_format=floatfmt.format) if len(df) else "(none)")
 
-def cmd_models(args):
+def cmd_models(args, # parsed arguments (none used)
+              ):
+    "Print the offline models and what else `--model` accepts."
     _print_table(models_table())
     print("\nAlso: any local folder written by save_pretrained, a .gguf file, or a hub id (needs the network).")
 
-def cmd_datasets(args):
+def cmd_datasets(args, # parsed arguments (none used)
+                ):
+    "Print the built-in datasets and what else `--data` accepts."
     _print_table(datasets_table())
     print("\nAlso: a CSV/TSV/JSONL/JSON/Parquet/Excel/TXT file, a folder of <label>/*.txt, or a datasets save_to_disk folder.")
 
 # %% ../nbs/90_cli.ipynb #fa912628
-def add_train(sub):
+def add_train(sub, # the CLI's argparse subparsers
+             ):
+    "Add `ftlab train`, with one option per `TrainConfig` field."
     p = sub.add_parser("train", help="fine-tune a model (default: minilm on rotten_tomatoes)",
                        usage="ftlab train [--config FILE] [--resume RUN_DIR] [--quiet] [--SETTING VALUE ...]",
                        description="Fine-tune and evaluate; flags mirror the config fields.")
@@ -55,7 +61,9 @@ def add_train(sub):
     TrainConfig.add_arguments(p.add_argument_group("settings"))
     p.set_defaults(func=cmd_train)
 
-def cmd_train(args):
+def cmd_train(args, # parsed `ftlab train` arguments
+             ):
+    "Train (or resume) from a config file and/or options; returns the exit code."
     from fine_tune_lab.train import resume, train
     given = {k: v for k, v in vars(args).items() if k in TrainConfig.specs()}
     if args.resume:
@@ -87,7 +95,8 @@ def build_parser()->argparse.ArgumentParser:
     return parser
 
 # %% ../nbs/90_cli.ipynb #68cbe0f0
-def main(argv:list=None)->int:
+def main(argv:list=None, # the arguments (default: `sys.argv[1:]`)
+        )->int:
     "Entry point of `ftlab`; returns the exit code."
     args = build_parser().parse_args(argv)
     try: return args.func(args) or 0

@@ -85,7 +85,10 @@ def _base_type(tp):
         return (rest[0] if len(rest)==1 else str), True
     return tp, False
 
-def coerce(value, tp, name:str):
+def coerce(value, # what the user gave (often a string from the CLI or papermill)
+           tp, # the field's type annotation, e.g. `int | None`
+           name:str, # the field's name, for the error message
+          ):
     "Convert `value` to type `tp` for field `name`, or raise `ConfigError`."
     base, nullable = _base_type(tp)
     if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "")):
@@ -112,7 +115,10 @@ def coerce(value, tp, name:str):
 # %% ../nbs/00_core.ipynb #d370e7d2
 def _fmt(x): return f"{x:g}" if isinstance(x, float) else str(x)
 
-def check_rules(value, meta:dict, name:str):
+def check_rules(value, # the (coerced) value
+                meta:dict, # the field's `opt` metadata: choices, lo/hi bounds
+                name:str, # the field's name, for the error message
+               ):
     "Raise `ConfigError` when `value` breaks the field's choices or range."
     if value is None: return
     ch = meta.get("choices")
@@ -178,7 +184,9 @@ def _changed(self)->dict:
 LabConfig.from_dict, LabConfig.to_dict, LabConfig.replace, LabConfig.changed = _from_dict, _to_dict, _replace, _changed
 
 # %% ../nbs/00_core.ipynb #ccab8093
-def atomic_write(path, text:str):
+def atomic_write(path, # the file to (re)write
+                 text:str, # its whole new content
+                ):
     "Write `text` to `path` through a temporary file and a rename, so readers never see half a file."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -82,13 +82,15 @@ def _pick_runs(project:Project, n:int):
     return [w.Dropdown(options=opts, value=opts[min(i, len(opts) - 1)][1] if opts else None, description=d,
                        layout=w.Layout(width="420px")) for i, d in zip(range(n), ["run", "B"] if n == 1 else ["A", "B"])]
 
-def data_tab(project:Project):
+def data_tab(project:Project, # the shared project
+             ):
     "The data dashboard on the project's data."
     from fine_tune_lab.ui.data import DataDashboard
     c = project.cfg.resolved()
     return DataDashboard(c.data, c.text_col, c.label_col, tokenizer=c.model, max_length=c.max_length, task=c.task)
 
-def label_tab(project:Project):
+def label_tab(project:Project, # the shared project
+              ):
     "Label the project's unlabelled rows and the queues other steps wrote (flips, suspects)."
     import ipywidgets as w
     from fine_tune_lab.label import LabelSession, combine_queues, file_queue, load_rows, unlabelled_queue
@@ -104,21 +106,24 @@ def label_tab(project:Project):
                                       "Queues come from <code>ftlab label queue</code>, run comparisons (flips) and suspects.</p>")
     return LabelWidget(LabelSession(queue, labels, project.labels_dir), rows)
 
-def model_tab(project:Project):
+def model_tab(project:Project, # the shared project
+              ):
     "Parameters (total, trainable) of the configured model under its freezing/LoRA settings, without loading weights."
     import ipywidgets as w
     from fine_tune_lab.models import preview_counts
     n = preview_counts(project.cfg.resolved())
     return w.HTML(f"<p><b>{esc(project.cfg.model)}</b>: {n['trainable']:,} of {n['total']:,} parameters train.</p>")
 
-def train_tab(project:Project):
+def train_tab(project:Project, # the shared project
+              ):
     "The trainer dashboard; its config is the project's."
     from fine_tune_lab.ui.train import TrainDashboard
     d = TrainDashboard(project.cfg, config_path=str(project.root/"train.yaml"))
     d.form.listeners.append(project.set_config)
     return d
 
-def evaluate_tab(project:Project):
+def evaluate_tab(project:Project, # the shared project
+                 ):
     "Choose a finished run and open its evaluation."
     import ipywidgets as w
     from fine_tune_lab.ui.evaluate import EvalDashboard
@@ -130,7 +135,8 @@ def evaluate_tab(project:Project):
     pick.observe(show, names="value"); show()
     return w.VBox([pick, out])
 
-def compare_tab(project:Project):
+def compare_tab(project:Project, # the shared project
+                ):
     "Choose two finished runs and compare them (deltas with CIs, McNemar, flips)."
     import ipywidgets as w
     from fine_tune_lab.ui.evaluate import CompareDashboard
@@ -144,7 +150,8 @@ def compare_tab(project:Project):
     note = w.HTML("<p>Blind human A/B tests of two models: <code>fine_tune_lab.human</code> and the A/B tutorial.</p>")
     return w.VBox([w.HBox([a, b, go_]), out, note])
 
-def batch_tab(project:Project):
+def batch_tab(project:Project, # the shared project
+              ):
     "The results of a sweep: its table and the metric against each parameter."
     import ipywidgets as w, plotly.graph_objects as go
     from fine_tune_lab.batch import sweep_figures
@@ -227,7 +234,8 @@ STARTER = [
 ]
 
 def starter_notebook(folder, # the project folder
-                     name:str="lab.ipynb")->Path:
+                     name:str="lab.ipynb", # the notebook's file name
+                    )->Path:
     "Write the starter notebook into `folder` unless one is there already; return its path."
     import nbformat
     p = Path(folder)/name
@@ -242,7 +250,10 @@ def starter_notebook(folder, # the project folder
     nbformat.write(nb, str(p))
     return p
 
-def lab_command(nb:Path, port:int=None, browser:bool=True)->list:
+def lab_command(nb:Path, # the starter notebook
+                port:int=None, # the server's port (default: JupyterLab's choice)
+                browser:bool=True, # open a browser tab
+               )->list:
     "The `jupyter lab` command that opens `nb`."
     cmd = [sys.executable, "-m", "jupyter", "lab", str(nb.name), f"--ServerApp.root_dir={nb.parent}"]
     if port: cmd.append(f"--ServerApp.port={port}")
@@ -256,7 +267,9 @@ def _cmd_lab(a):
     if a.dry_run: return 0
     return subprocess.call(cmd, cwd=nb.parent)
 
-def add_cli(sub):
+def add_cli(sub, # the CLI's argparse subparsers
+           ):
+    "Add `ftlab lab`."
     l = sub.add_parser("lab", help="start JupyterLab on the lab app (writes lab.ipynb into the folder if missing)")
     l.add_argument("folder", nargs="?", default=".", help="the project folder (default: here)")
     l.add_argument("--port", type=int); l.add_argument("--no-browser", action="store_true")
