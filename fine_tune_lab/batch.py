@@ -30,7 +30,8 @@ def glue(**values):
     clean = json.loads(json.dumps(values, default=str))
     display({GLUE_MIME: clean, "text/plain": "results: " + json.dumps(clean, default=str)[:500]}, raw=True)
 
-def read_glued(nb_path)->dict:
+def read_glued(nb_path, # an executed notebook
+              )->dict:
     "Everything `glue`d in an executed notebook (later values win)."
     nb = json.loads(Path(nb_path).read_text(encoding="utf-8"))
     out = {}
@@ -40,7 +41,8 @@ def read_glued(nb_path)->dict:
     return out
 
 # %% ../nbs/11_batch.ipynb #ca177220
-def notebook_parameters(nb_path)->dict:
+def notebook_parameters(nb_path, # a notebook with a cell tagged `parameters`
+                       )->dict:
     "`{name: {'type': ..., 'default': ..., 'help': ...}}` of a notebook's `parameters` cell."
     import papermill as pm
     p = Path(nb_path)
@@ -62,7 +64,9 @@ def _coerce_value(v, typ:str, name:str):
     except (ValueError, KeyError):
         raise ConfigError(f"{v!r} is not a valid {base}", setting=name, hint=f"give a {base}")
 
-def coerce_parameters(nb_path, params:dict)->dict:
+def coerce_parameters(nb_path, # a notebook with a cell tagged `parameters`
+                      params:dict, # {name: value}; strings are converted
+                     )->dict:
     "Check names against the notebook's parameters and convert strings to their declared types."
     decl = notebook_parameters(nb_path)
     for k in params:
@@ -92,7 +96,11 @@ def _unique(path:Path)->Path:
 def run_notebook(nb_path, # the notebook to run
                  params:dict=None, # parameters (strings are converted to the declared types)
                  output=None, # output notebook; default runs/notebooks/<name>-<time>.ipynb (never overwritten)
-                 kernel:str="python3", log_output:bool=False, cwd=None, progress:bool=False)->NotebookOutcome:
+                 kernel:str="python3", # the Jupyter kernel to run it with
+                 log_output:bool=False, # echo the notebook's output to the log as it runs
+                 cwd=None, # working folder of the kernel (default: the current folder)
+                 progress:bool=False, # show papermill's progress bar
+                )->NotebookOutcome:
     "Execute a parameterized notebook with papermill and return the outcome."
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -118,7 +126,8 @@ def _draw(spec:dict, rng)->object:
     if kind == "choice": return arg[int(rng.integers(len(arg)))]
     raise ConfigError(f"unknown distribution {kind!r}", setting="random", hint="use uniform, loguniform, int or choice")
 
-def expand_spec(spec:dict)->list:
+def expand_spec(spec:dict, # {"base": {...}, "grid": {name: [values]}, "random": {"n", "seed", "params"}}
+               )->list:
     "The parameter sets of a sweep spec: base + grid combinations (+ random draws)."
     unknown = set(spec) - {"base", "grid", "random"}
     if unknown: raise ConfigError(f"unknown sweep key {sorted(unknown)[0]!r}", setting="sweep", hint="use base, grid and random")
@@ -131,7 +140,8 @@ def expand_spec(spec:dict)->list:
     return [{**base, **c} for c in combos]
 
 # %% ../nbs/11_batch.ipynb #cb369313
-def run_id(params:dict)->str:
+def run_id(params:dict, # one run's parameter set
+          )->str:
     "A short, stable name for a parameter set."
     return hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
@@ -176,14 +186,16 @@ def plan_sweep(target, # a pipeline notebook, or "train" (`ftlab train` runs)
     atomic_write(out/"sweep.yaml", yaml.safe_dump({"target": target, "spec": spec}, sort_keys=False))
     return runs
 
-def run_command(r:SweepRun)->list:
+def run_command(r:SweepRun, # one run of a sweep
+               )->list:
     "The plain command that executes run `r` (what a cluster job runs)."
     if r.is_train: return [str(Path(sys.executable).with_name("ftlab")), "train", "--config", str(r.params_file.resolve()), "--quiet"]
     return [sys.executable, "-m", "papermill", r.target, str(r.notebook.resolve()),
             "-f", str(r.params_file.resolve()), "-k", "python3", "--cwd", str(r.folder.resolve())]
 
 # %% ../nbs/11_batch.ipynb #6ecbebe7
-def notebook_error(nb_path)->str:
+def notebook_error(nb_path, # an executed notebook
+                  )->str:
     "The first error in an executed notebook (`ename: evalue`), or ''."
     nb = json.loads(Path(nb_path).read_text(encoding="utf-8"))
     for c in nb.get("cells", []):
@@ -204,7 +216,8 @@ def _train_state(r:SweepRun)->dict:
     if err: return dict(status="failed", error=err[0][7:])
     return dict(status="incomplete" if st else "pending")
 
-def run_state(r:SweepRun)->dict:
+def run_state(r:SweepRun, # one run of a sweep
+             )->dict:
     "`{'status': pending|failed|finished|incomplete, 'error': ..., **results}` from the run's files."
     if r.is_train: return _train_state(r)
     if not r.notebook.exists(): return dict(status="pending")
@@ -222,7 +235,10 @@ def _execute(r:SweepRun, threads:int)->dict:
         subprocess.run(run_command(r), env=env, stdout=log, stderr=subprocess.STDOUT)
     return run_state(r)
 
-def execute_sweep(runs:list, workers:int=1, progress:bool=True)->dict:
+def execute_sweep(runs:list, # the sweep's `SweepRun`s, from `plan_sweep`
+                  workers:int=1, # runs executed in parallel (CPU threads are shared among them)
+                  progress:bool=True, # show a progress bar
+                 )->dict:
     "Run every run that has not finished; returns {run id: state}."
     todo = [r for r in runs if run_state(r)["status"] != "finished"]
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
@@ -242,7 +258,9 @@ def _flatten(d:dict, prefix:str="")->dict:
         else: out[f"{prefix}{k}"] = v
     return out
 
-def collect(runs:list, out)->pd.DataFrame:
+def collect(runs:list, # the sweep's `SweepRun`s, from `plan_sweep`
+            out, # the sweep folder (summary.csv is written there)
+           )->pd.DataFrame:
     "One row per run: id, parameters, status, error, glued results (flattened); also written to summary.csv."
     rows = []
     for r in runs:
@@ -254,7 +272,9 @@ def collect(runs:list, out)->pd.DataFrame:
     return df
 
 # %% ../nbs/11_batch.ipynb #c7b0bda9
-def sweep_figures(df:pd.DataFrame, metric:str)->dict:
+def sweep_figures(df:pd.DataFrame, # the sweep table, from `collect`
+                  metric:str, # the metric column to plot, e.g. "test.accuracy"
+                 )->dict:
     "{'parallel': parallel coordinates of varied parameters and the metric, 'by_param': metric vs each parameter}."
     import plotly.express as px
     from plotly.subplots import make_subplots
@@ -274,7 +294,8 @@ def sweep_figures(df:pd.DataFrame, metric:str)->dict:
     return figs
 
 # %% ../nbs/11_batch.ipynb #bda07fab
-def load_spec(path)->dict:
+def load_spec(path, # a YAML sweep spec with base/grid/random
+             )->dict:
     "A sweep spec from YAML, with errors naming the file and line."
     p = Path(path)
     if not p.is_file(): raise ConfigError("sweep spec not found", file=p, hint="give a YAML file with base/grid/random")
@@ -286,7 +307,11 @@ def load_spec(path)->dict:
 
 def sweep(target, # a pipeline notebook, or "train"
           spec, # a spec dict or a YAML file
-          out, workers:int=1, metric:str=None, progress:bool=True)->pd.DataFrame:
+          out, # the sweep folder (runs, summary.csv, summary.html)
+          workers:int=1, # runs executed in parallel
+          metric:str=None, # a metric column to plot, e.g. "test.accuracy" (default: no plots)
+          progress:bool=True, # show a progress bar
+         )->pd.DataFrame:
     "Plan, run (skipping finished runs) and collect a sweep; writes summary.csv and the plots."
     spec = load_spec(spec) if isinstance(spec, (str, Path)) else spec
     runs = plan_sweep(target, spec, out)
@@ -298,7 +323,10 @@ def sweep(target, # a pipeline notebook, or "train"
     return df
 
 # %% ../nbs/11_batch.ipynb #b661f9b5
-def write_job_array(runs:list, out, partition:str=None)->Path:
+def write_job_array(runs:list, # the sweep's `SweepRun`s, from `plan_sweep`
+                    out, # the sweep folder
+                    partition:str=None, # the SLURM partition (default: the cluster's)
+                   )->Path:
     "commands.txt (one run per line) and a SLURM job-array script over it; returns the script."
     out = Path(out)
     todo = [r for r in runs if run_state(r)["status"] != "finished"]
@@ -311,8 +339,11 @@ def write_job_array(runs:list, out, partition:str=None)->Path:
 # %% ../nbs/11_batch.ipynb #ac003063
 def _power(n, a, b, c): return c - a * np.power(n, -b)
 
-def fit_learning_curve(n, y, # training sizes and the metric at each (several seeds per size welcome)
-                       n_boot:int=200, seed:int=0)->dict:
+def fit_learning_curve(n, # training sizes of the runs
+                       y, # the metric of each run (several seeds per size welcome)
+                       n_boot:int=200, # bootstrap refits for the band
+                       seed:int=0, # random seed of the bootstrap
+                      )->dict:
     "Power-law fit `c - a*n^-b` with bootstrap refits (for bands); falls back to log-linear when it cannot fit."
     from scipy.optimize import curve_fit
     n, y = np.asarray(n, float), np.asarray(y, float)
@@ -330,7 +361,10 @@ def _eval(f, n):
     kind, p = f
     return _power(np.asarray(n, float), *p) if kind == "power" else p[0] * np.log(np.asarray(n, float)) + p[1]
 
-def predict_curve(curve:dict, n, conf:float=0.95)->dict:
+def predict_curve(curve:dict, # a fit from `fit_learning_curve`
+                  n, # training size(s) to predict at
+                  conf:float=0.95, # coverage of the band
+                 )->dict:
     "Predicted metric at sizes `n`, with a bootstrap band."
     n = np.atleast_1d(np.asarray(n, float))
     mid = _eval(curve["fit"], n)
@@ -339,7 +373,11 @@ def predict_curve(curve:dict, n, conf:float=0.95)->dict:
     return dict(n=n, mid=mid, lo=lo, hi=hi)
 
 # %% ../nbs/11_batch.ipynb #3b7779fa
-def budget_gain(curve:dict, n_now:int, more:int, metric:str="accuracy")->dict:
+def budget_gain(curve:dict, # a fit from `fit_learning_curve`
+                n_now:int, # labelled training samples now
+                more:int, # extra samples to price
+                metric:str="accuracy", # the metric's name, for the sentence
+               )->dict:
     "Predicted metric now and with `more` samples, the gain with a band, and a sentence."
     now, later = predict_curve(curve, [n_now, n_now + more])["mid"]
     gains = [_eval(f, n_now + more) - _eval(f, n_now) for f in curve["boots"]] or [later - now]
@@ -350,7 +388,10 @@ def budget_gain(curve:dict, n_now:int, more:int, metric:str="accuracy")->dict:
                 gain_low=float(lo), gain_high=float(hi), sentence=sentence)
 
 # %% ../nbs/11_batch.ipynb #79b7ba7c
-def budget_figure(curve:dict, gain:dict=None, metric:str="accuracy"):
+def budget_figure(curve:dict, # a fit from `fit_learning_curve`
+                  gain:dict=None, # a prediction from `budget_gain`, to mark and title the plot
+                  metric:str="accuracy", # the metric's name, for the axis
+                 ):
     "Runs, fitted learning curve with its band, and the predicted point with more data."
     import plotly.graph_objects as go
     n = np.asarray(curve["n"]); grid = np.geomspace(n.min(), max(n.max(), (gain or {}).get("n_now", 0) + (gain or {}).get("more", 0)) * 1.3, 60)
@@ -370,8 +411,14 @@ def budget_figure(curve:dict, gain:dict=None, metric:str="accuracy"):
 # %% ../nbs/11_batch.ipynb #664ed442
 def plan_budget(base:dict, # training parameters (model, data, epochs…)
                 out, # the sweep folder
-                fractions=(0.1, 0.25, 0.5, 1.0), seeds=(0, 1, 2), more:int=None, # more samples to price (default: half the data)
-                workers:int=1, metric:str="accuracy", target="train", progress:bool=True)->dict:
+                fractions=(0.1, 0.25, 0.5, 1.0), # shares of the training set to train on
+                seeds=(0, 1, 2), # random seeds, one run each per fraction
+                more:int=None, # more samples to price (default: half the data)
+                workers:int=1, # runs executed in parallel
+                metric:str="accuracy", # the test metric to model, e.g. "accuracy"
+                target="train", # a pipeline notebook, or "train" (`ftlab train` runs)
+                progress:bool=True, # show a progress bar
+               )->dict:
     "Learning-curve sweep over training-set fractions × seeds; returns the curve, the gain and the figure."
     from fine_tune_lab.data import load_splits
     cfg = TrainConfig.from_dict(base).resolved()
@@ -425,7 +472,9 @@ def _common(p):
     p.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), help="a parameter (repeatable)")
     p.add_argument("-f", "--params-file", help="YAML file of parameters (e.g. a dashboard's saved config)")
 
-def add_cli(sub):
+def add_cli(sub, # the CLI's argparse subparsers
+           ):
+    "Add the `ftlab run`, `ftlab sweep` and `ftlab plan` commands to the CLI's subparsers."
     p = sub.add_parser("run", help="run a parameterized notebook headless (papermill with the lab's defaults)")
     p.add_argument("notebook"); _common(p)
     p.add_argument("--output", help="output notebook (default: runs/notebooks/<name>-<time>.ipynb)")

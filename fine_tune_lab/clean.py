@@ -27,38 +27,50 @@ _TAG = re.compile(r"<!--.*?-->|</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]{0,500})?/?>",
 _URL = re.compile(r"(https?://|www\.)\S+", re.I)
 _SPACE = re.compile(r"\s+")
 
-def fix_mojibake(s:str)->str:
+def fix_mojibake(s:str, # a text
+                )->str:
     "Text with mojibake repaired by `ftfy.fix_encoding` (ASCII text is returned as it is, quickly)."
     if s.isascii(): return s
     import ftfy
     return ftfy.fix_encoding(s)
 
-def remove_html(s:str)->str:
+def remove_html(s:str, # a text
+               )->str:
     "Text without HTML tags and comments, entities decoded."
     return _html.unescape(_TAG.sub(" ", s)) if ("<" in s or "&" in s) else s
 
-def remove_urls(s:str)->str:
+def remove_urls(s:str, # a text
+               )->str:
     "Text without http(s):// and www. links."
     return _URL.sub(" ", s)
 
-def normalize_text(s:str, strip_html:bool=False, strip_urls:bool=False)->str:
+def normalize_text(s:str, # a text
+                   strip_html:bool=False, # also remove HTML tags and decode entities
+                   strip_urls:bool=False, # also remove links
+                  )->str:
     "NFC, no control/zero-width characters, (no HTML, no URLs,) single spaces, trimmed."
     s = unicodedata.normalize("NFC", s)
     if strip_html: s = _html.unescape(_TAG.sub(" ", s))
     if strip_urls: s = _URL.sub(" ", s)
     return _SPACE.sub(" ", _CONTROL.sub("", s)).strip()
 
-def match_key(s:str)->str:
+def match_key(s:str, # a text
+             )->str:
     "What two texts must share to be exact duplicates: normalised, lower case, edge punctuation dropped."
     return normalize_text(s).lower().strip(" .,;:!?\"'()[]")
 
 # %% ../nbs/02_clean.ipynb #04118e30
-def shingles(s:str, n:int=2)->set:
+def shingles(s:str, # a text
+             n:int=2, # words per shingle
+            )->set:
     "Word n-grams of a text (lower case, punctuation dropped); single words for very short texts."
     w = re.findall(r"\w+", s.lower())
     return {" ".join(w[i:i+n]) for i in range(len(w) - n + 1)} or set(w)
 
-def minhash_signatures(texts, num_perm:int=64, seed:int=1)->np.ndarray:
+def minhash_signatures(texts, # the texts (any iterable of str)
+                       num_perm:int=64, # hash functions per signature (more: finer similarity estimates)
+                       seed:int=1, # seed of the hash functions
+                      )->np.ndarray:
     "An (n_texts, num_perm) array of MinHash signatures of the texts' shingles."
     import xxhash
     from datasketch import MinHash
@@ -68,7 +80,10 @@ def minhash_signatures(texts, num_perm:int=64, seed:int=1)->np.ndarray:
     return np.stack([m.hashvalues for m in ms]).astype(np.uint64)
 
 # %% ../nbs/02_clean.ipynb #5310381a
-def lsh_bands(threshold:float, num_perm:int, recall:float=0.95)->tuple:
+def lsh_bands(threshold:float, # the Jaccard similarity pairs must reach
+              num_perm:int, # the signatures' length
+              recall:float=0.95, # the chance a pair at `threshold` must have of becoming a candidate
+             )->tuple:
     "(bands, rows per band): the longest bands that still make a pair at `threshold` a candidate with probability >= `recall`."
     for r in range(num_perm, 0, -1):
         b = num_perm // r
@@ -87,7 +102,9 @@ def _bucket_pairs(key:np.ndarray, cap:int=64)->np.ndarray:
         out.append(np.stack([m[:, a].ravel(), m[:, b].ravel()], 1))
     return np.sort(np.concatenate(out), 1) if out else np.zeros((0, 2), np.int64)
 
-def near_duplicate_pairs(sig:np.ndarray, threshold:float=0.85)->pd.DataFrame:
+def near_duplicate_pairs(sig:np.ndarray, # MinHash signatures, from `minhash_signatures`
+                         threshold:float=0.85, # minimum estimated Jaccard similarity (0–1)
+                        )->pd.DataFrame:
     "Pairs (i, j, similarity), i < j, whose estimated Jaccard similarity is at least `threshold`."
     n, k = sig.shape
     b, r = lsh_bands(threshold, k)
@@ -162,7 +179,9 @@ class CleanResult:
 # %% ../nbs/02_clean.ipynb #3f2e334f
 _REWRITE = {"fix_mojibake": fix_mojibake, "strip_html": remove_html, "strip_urls": remove_urls, "normalize": normalize_text}
 
-def rewrite_texts(texts:pd.Series, c:CleanConfig)->tuple:
+def rewrite_texts(texts:pd.Series, # the texts to rewrite
+                  c:CleanConfig, # the recipe; its text steps (mojibake, HTML, URLs, normalising) are applied
+                 )->tuple:
     "(rewritten texts, {step: texts it changed}, rows changed by any step) for the recipe's rewriting steps."
     out, changes = texts, {}
     for name in TEXT_STEPS:
@@ -266,7 +285,8 @@ def clean_frame(df:pd.DataFrame, # prepared rows: text, row, maybe label (see `p
 
 # %% ../nbs/02_clean.ipynb #1d9bfb7f
 def leakage_report(parts:dict, # {"train": df, "validation": df, "test": df} with text and row
-                   threshold:float=0.85)->pd.DataFrame:
+                   threshold:float=0.85, # minimum estimated Jaccard similarity of a near duplicate
+                  )->pd.DataFrame:
     "Evaluation rows that duplicate a training row: row, split, step (exact/near), duplicate_of, similarity."
     tr = parts["train"]
     out = []
@@ -290,7 +310,8 @@ def leakage_report(parts:dict, # {"train": df, "validation": df, "test": df} wit
 # %% ../nbs/02_clean.ipynb #44f5f83c
 _ENTITY = re.compile(r"&(?:[a-z]{2,8}|#\d{2,6});", re.I)
 
-def is_mojibake(s:str)->bool:
+def is_mojibake(s:str, # a text
+               )->bool:
     "Does the text look like it was decoded with the wrong encoding (`ftfy`'s badness measure)?"
     if s.isascii(): return False
     from ftfy.badness import is_bad
@@ -304,7 +325,8 @@ ODDITIES = {  # name: (test on a text, is it worth a warning?)
     "URLs": (lambda s: bool(_URL.search(s)), False),
 }
 
-def oddities(texts:pd.Series)->dict:
+def oddities(texts:pd.Series, # the texts to check
+            )->dict:
     "{oddity: positions of the texts that have it}."
     return {k: np.flatnonzero(texts.map(test).to_numpy(bool)) for k, (test, _) in ODDITIES.items()}
 
@@ -314,8 +336,10 @@ def _identifier():
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
-def detect_languages(texts:pd.Series, min_prob:float=0.9, # confidence below which a text counts as unknown
-                     min_chars:int=20)->pd.DataFrame: # texts shorter than this are unknown
+def detect_languages(texts:pd.Series, # the texts
+                     min_prob:float=0.9, # confidence below which a text counts as unknown
+                     min_chars:int=20, # texts shorter than this are unknown
+                    )->pd.DataFrame:
     "`language` (ISO 639-1, None when unsure) and `p` for each text."
     ident, out = _identifier(), []
     for t in texts:
@@ -378,12 +402,15 @@ def _text_warnings(p:Profile)->list:
                  f"of {p.language_checked:,} checked (rows {_rows(p, 'other language')}): check them, or clean with language={main}")
     return w
 
-def teacher_warnings(p:Profile)->list:
+def teacher_warnings(p:Profile, # a profile, from `profile`
+                    )->list:
     "The warnings a teacher would give about this data."
     return _class_warnings(p) + _text_warnings(p)
 
 # %% ../nbs/02_clean.ipynb #df33991c
-def token_counts(texts:list, tokenizer)->np.ndarray:
+def token_counts(texts:list, # the texts
+                 tokenizer, # a tokenizer, or an offline model name / path
+                )->np.ndarray:
     "Tokens per text (special tokens included, no truncation); `tokenizer` may be a model name or path."
     if isinstance(tokenizer, (str, Path)):
         from fine_tune_lab.models import load_tokenizer, resolve_model
@@ -412,7 +439,10 @@ def _languages(p:Profile, texts:pd.Series, lines:list, sample:int, seed:int=0):
         main = max(p.languages, key=p.languages.get)
         p.examples["other language"] = sorted(lines[i] for i in langs.index[langs != main])[:8]
 
-def profile(src, text_col:str=None, label_col:str=None, task:str="classification",
+def profile(src, # a file, folder, DataFrame or built-in dataset name
+            text_col:str=None, # the text column (default: guessed)
+            label_col:str=None, # the label column (default: guessed)
+            task:str="classification", # "classification" or a text-generation task
             tokenizer="minilm", # a tokenizer, an offline model name / path, or None for characters only
             max_length:int=128, # the training max_length, to count texts that would be truncated
             label_sep:str=None, # separator of multi-label strings
@@ -442,7 +472,8 @@ def profile(src, text_col:str=None, label_col:str=None, task:str="classification
     return p
 
 # %% ../nbs/02_clean.ipynb #ffacf5eb
-def profile_figures(p:Profile)->dict:
+def profile_figures(p:Profile, # a profile, from `profile`
+                   )->dict:
     "{'labels': bar chart, 'lengths': character and token length histograms}."
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -462,8 +493,15 @@ def profile_figures(p:Profile)->dict:
     return figs
 
 # %% ../nbs/02_clean.ipynb #95bacf2b
-def check_data(src, text_col:str=None, label_col:str=None, task:str="classification", split_col:str=None,
-               label_sep:str=None, tokenizer="minilm", max_length:int=128)->dict:
+def check_data(src, # a file, folder, DataFrame or built-in dataset name
+               text_col:str=None, # the text column (default: guessed)
+               label_col:str=None, # the label column (default: guessed)
+               task:str="classification", # "classification" or a text-generation task
+               split_col:str=None, # a column giving each row's split, if any
+               label_sep:str=None, # separator of multi-label strings
+               tokenizer="minilm", # a tokenizer, an offline model name / path, or None for characters only
+               max_length:int=128, # the training max_length, to count texts that would be truncated
+              )->dict:
     "Load, profile and split as training would; a `DataError` for problems, else a summary with warnings."
     from fine_tune_lab.data import load_splits
     p = profile(src, text_col, label_col, task, tokenizer, max_length, label_sep)
@@ -474,8 +512,16 @@ def check_data(src, text_col:str=None, label_col:str=None, task:str="classificat
     return {**summary, "splits": sp.sizes, "leakage_removed": len(sp.leaked)}
 
 # %% ../nbs/02_clean.ipynb #76affeed
-def clean_source(src, text_col:str=None, label_col:str=None, config:CleanConfig=None, out=None,
-                 force:bool=False, task:str="classification", label_sep:str=None, fmt:str="csv")->CleanResult:
+def clean_source(src, # a file, folder, DataFrame or built-in dataset name
+                 text_col:str=None, # the text column (default: guessed)
+                 label_col:str=None, # the label column (default: guessed)
+                 config:CleanConfig=None, # the cleaning recipe (default: `CleanConfig()`)
+                 out=None, # a new folder to write the results to (default: write nothing)
+                 force:bool=False, # write into a non-empty `out`
+                 task:str="classification", # "classification" or a text-generation task
+                 label_sep:str=None, # separator of multi-label strings
+                 fmt:str="csv", # "csv" or "parquet"
+                )->CleanResult:
     "Clean a dataset; with `out`, write the clean data, the removed rows and recipe.yaml there."
     df, source = load_source(src)
     text_col, label_col = find_columns(df, text_col, label_col, task, source)
@@ -486,7 +532,11 @@ def clean_source(src, text_col:str=None, label_col:str=None, config:CleanConfig=
 
 def _row_col(frame)->str: return "row" if "row" not in frame.columns else "source_row"
 
-def clean_table(res:CleanResult, frame:pd.DataFrame, text_col:str="text", label_col:str=None)->pd.DataFrame:
+def clean_table(res:CleanResult, # the result of `clean_frame`
+                frame:pd.DataFrame, # the loaded data with all its columns
+                text_col:str="text", # the text column of `frame`
+                label_col:str=None, # the label column of `frame`, if any
+               )->pd.DataFrame:
     "The user's columns for the kept rows, the text cleaned, and the source row id first."
     out = frame.iloc[res.data["row"].to_numpy()].reset_index(drop=True)
     out[text_col] = res.data["text"].to_numpy()
@@ -499,9 +549,15 @@ def _joined(df:pd.DataFrame, sep:str)->pd.DataFrame:
     return df.apply(lambda col: col.map(lambda v: sep.join(map(str, v)) if isinstance(v, (list, tuple, np.ndarray)) else v)
                     if col.dtype == object else col)
 
-def write_result(res:CleanResult, out, text_col:str="text", label_col:str="label", force:bool=False,
+def write_result(res:CleanResult, # the result of `clean_frame`
+                 out, # the output folder (new or empty)
+                 text_col:str="text", # the name of the text column in the files
+                 label_col:str="label", # the name of the label column in the files
+                 force:bool=False, # write into a non-empty folder
                  frame:pd.DataFrame=None, # the loaded data, to keep every column (default: text, row, label)
-                 label_sep:str=None, fmt:str="csv")->Path:
+                 label_sep:str=None, # separator for multi-label values in CSV (default: `|`)
+                 fmt:str="csv", # "csv" or "parquet"
+                )->Path:
     "Write clean and removed rows (CSV or Parquet) and recipe.yaml to a new (or, with `force`, existing) folder."
     out = Path(out)
     if out.exists() and (out.is_file() or any(out.iterdir())) and not force:
@@ -569,7 +625,9 @@ def _cmd_clean(a):
     for k, v in res.counts.items(): print(f"  {k}: {v:,}")
     print(f"wrote {a.out}/clean.{a.format}, removed.{a.format}, recipe.yaml")
 
-def add_cli(sub):
+def add_cli(sub, # the CLI's argparse subparsers
+           ):
+    "Add the `ftlab data` commands to the CLI's subparsers."
     d = sub.add_parser("data", help="check, profile and clean data").add_subparsers(dest="data_command", metavar="ACTION", required=True)
     c = d.add_parser("check", help="exit 2 with a clear message on bad input; a one-screen summary on good input"); _src_args(c)
     c.add_argument("--split-col", help="column with train/validation/test"); c.set_defaults(func=_cmd_check)

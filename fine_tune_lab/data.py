@@ -55,7 +55,8 @@ _SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".n
 _COMPRESSED = {".bz2", ".gz", ".xz", ".zip", ".zst"}
 MAX_LINE = 10_000_000   # characters: a longer "line" is a file without line breaks, not a row
 
-def file_kind(path:Path)->str:
+def file_kind(path:Path, # a data file, possibly compressed (.gz, .bz2, …)
+             )->str:
     "The format of `path` from its endings (`reviews.csv.bz2` → `csv`)."
     sfx = [s.lower() for s in path.suffixes]
     if sfx and sfx[-1] in _COMPRESSED: sfx = sfx[:-1]
@@ -70,7 +71,8 @@ _BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\x
 
 _COMMON = ("cp1252", "latin_1", "iso8859_15", "cp1250", "cp1251", "shift_jis", "gb18030", "big5", "euc_kr")
 
-def guess_encoding(raw:bytes)->str:
+def guess_encoding(raw:bytes, # a file's raw content
+                  )->str:
     "The likely encoding of bytes that are not UTF-8 (`charset_normalizer`; among equally good guesses the most common), else cp1252."
     try:
         from charset_normalizer import from_bytes
@@ -99,7 +101,8 @@ def _longest_line(text:str)->tuple:
     i = int(np.argmax(lens))
     return lens[i], i + 1
 
-def read_text(p:Path, fallback:str=None, # an encoding to use when the bytes are not UTF-8 (known legacy data)
+def read_text(p:Path, # a text file (csv, tsv, jsonl, txt…), possibly compressed
+              fallback:str=None, # an encoding to use when the bytes are not UTF-8 (known legacy data)
              )->str:
     "The file's text (decompressed, UTF-8), or a `DataError` at the first bad byte or gigantic line."
     from pandas.io.common import get_handle
@@ -117,7 +120,10 @@ def read_text(p:Path, fallback:str=None, # an encoding to use when the bytes are
     return text
 
 # %% ../nbs/01_data.ipynb #5b2acb4d
-def check_csv(text:str, sep:str, p:Path)->np.ndarray:
+def check_csv(text:str, # the file's decoded text
+              sep:str, # the field separator
+              p:Path, # the file, for messages
+             )->np.ndarray:
     "The line each record starts on; a `DataError` naming the line of a row whose field count differs from the header's."
     csv.field_size_limit(MAX_LINE)
     rows = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
@@ -134,7 +140,9 @@ def check_csv(text:str, sep:str, p:Path)->np.ndarray:
     return np.array(starts, dtype=np.int64)
 
 # %% ../nbs/01_data.ipynb #7dabd094
-def sniff_sep(text:str, sep:str)->str:
+def sniff_sep(text:str, # the file's decoded text
+              sep:str, # the separator its extension implies (`,` or tab)
+             )->str:
     "`sep`, or the separator the header line clearly uses instead (`;`, tab, `|`)."
     head = text.split("\n", 1)[0]
     if sep in head: return sep
@@ -238,7 +246,8 @@ class SourceName(str):
         s = super().__new__(cls, name); s.lines = lines
         return s
 
-def load_builtin(name:str)->pd.DataFrame:
+def load_builtin(name:str, # a key of `BUILTIN_DATASETS`, e.g. "rotten_tomatoes"
+                )->pd.DataFrame:
     "A built-in offline dataset by name."
     spec = BUILTIN_DATASETS[name]
     p = asset_path(spec["package"], spec["path"], spec["version"])
@@ -254,7 +263,9 @@ def load_source(src, # a DataFrame, a built-in dataset name or a path
         return df, SourceName(str(src), df.attrs.pop("lines", None))
     raise DataError(f"cannot load data from a {type(src).__name__}", hint="give a path, a built-in dataset name or a pandas DataFrame")
 
-def line_of(source, row_id:int)->int:
+def line_of(source, # the data's source: a file path or name (with `lines` when loaded from a file)
+            row_id:int, # 0-based record number
+           )->int:
     "Where record `row_id` (0-based) is for the user: the line it starts on in a CSV/TSV/JSONL file, else its 1-based number."
     lines = getattr(source, "lines", None)
     if lines is not None and 0 <= row_id < len(lines): return int(lines[row_id])
@@ -331,7 +342,8 @@ def _is_missing(v)->bool:
     return bool(pd.isna(v)) or (isinstance(v, str) and not v.strip())
 
 def prepare_frame(df:pd.DataFrame, # the loaded data
-                  text_col:str, label_col:str=None, # its text and label columns
+                  text_col:str, # its text column
+                  label_col:str=None, # its label column, if any
                   source:str=None, # name of the data for messages
                   label_sep:str=None, # separator of multi-label strings ("a|b"); lists are multi-label anyway
                   keep_empty:bool=False, # keep rows with empty text (as ""), for cleaning to report them
@@ -376,7 +388,8 @@ def split_frame(df:pd.DataFrame, # prepared, labelled rows (`text`, `row`, maybe
                 test_size:float=0.1, # share for test
                 seed:int=42, # random seed
                 split:pd.Series=None, # the user's own split per row, if any
-                source:str=None)->dict: # {"train": df, "validation": df, "test": df}
+                source:str=None, # name of the data for messages
+               )->dict: # {"train": df, "validation": df, "test": df}
     "Split rows into train/validation/test, stratified by label when there is one."
     from sklearn.model_selection import train_test_split
     if split is not None: parts = _user_split(df, split, source)
@@ -414,7 +427,16 @@ def _unseen_labels(parts:dict, user_split:bool, source)->dict:
 # %% ../nbs/01_data.ipynb #bbe2e05a
 class Splits(dict):
     "train/validation/test DataFrames plus source, columns, label names, unlabelled and leaked rows, and a data hash."
-    def __init__(self, parts, source, text_col, label_col, labels, unlabelled=None, leaked=None, cleaning=None):
+    def __init__(self,
+                 parts, # {"train": df, "validation": df, "test": df}
+                 source, # name of the data (file path, built-in name or "DataFrame")
+                 text_col, # the original text column
+                 label_col, # the original label column (None for generation)
+                 labels, # sorted label names (None for generation)
+                 unlabelled=None, # rows without a label, kept aside
+                 leaked=None, # rows removed or reported by the leakage guard
+                 cleaning=None, # the cleaning result, when a recipe was applied
+                ):
         super().__init__(parts)
         self.source, self.text_col, self.label_col, self.labels = source, text_col, label_col, labels
         self.unlabelled = unlabelled if unlabelled is not None else pd.DataFrame(columns=["text", "row"])
@@ -483,10 +505,15 @@ def _guard_leakage(parts:dict, leakage:str, threshold:float)->pd.DataFrame:
 
 # %% ../nbs/01_data.ipynb #90de34c1
 def load_splits(src, # DataFrame, built-in name or path
-                task:str="classification",
-                text_col:str=None, label_col:str=None, split_col:str=None,
-                val_size:float=0.1, test_size:float=0.1, seed:int=42,
-                max_train_samples:int=None, max_eval_samples:int=None,
+                task:str="classification", # "classification" or a text-generation task
+                text_col:str=None, # the text column (default: guessed)
+                label_col:str=None, # the label column (default: guessed)
+                split_col:str=None, # a column giving each row's split (train/validation/test), if any
+                val_size:float=0.1, # share for validation
+                test_size:float=0.1, # share for test
+                seed:int=42, # random seed for splitting and subsampling
+                max_train_samples:int=None, # subsample the training split to at most this many rows
+                max_eval_samples:int=None, # subsample validation and test to at most this many rows each
                 leakage:str="remove", # "remove" (from the evaluation side), "report" or "off"
                 clean=None, # a cleaning recipe applied before splitting: CleanConfig, a YAML path, or "default"
                 label_sep:str=None, # separator of multi-label strings

@@ -25,7 +25,8 @@ __all__ = ['METRICS', 'metric_path', 'load_metric', 'classification_scores', 'tr
 METRICS = ("accuracy", "precision", "recall", "f1", "matthews_correlation", "roc_auc", "bleu", "chrf", "rouge", "perplexity")
 _loaded, _lock = {}, threading.Lock()
 
-def metric_path(name:str)->Path:
+def metric_path(name:str, # a lab metric, one of `METRICS`
+               )->Path:
     "The local `evaluate` module of a lab metric."
     from fine_tune_lab.core import did_you_mean
     if name not in METRICS:
@@ -33,7 +34,8 @@ def metric_path(name:str)->Path:
     import importlib.util
     return Path(importlib.util.find_spec(f"fine_tune_lab.metrics.{name}").origin)
 
-def load_metric(name:str):
+def load_metric(name:str, # a lab metric, one of `METRICS`
+               ):
     "An `evaluate` metric module by name, loaded from the package (no network)."
     with _lock:
         if name not in _loaded:
@@ -42,7 +44,9 @@ def load_metric(name:str):
         return _loaded[name]
 
 # %% ../nbs/06_evaluation.ipynb #d1776280
-def classification_scores(y_true, y_pred, probs=None, # per-example class probabilities (for ROC-AUC)
+def classification_scores(y_true, # true class ids
+                          y_pred, # predicted class ids
+                          probs=None, # per-example class probabilities (for ROC-AUC)
                          )->dict:
     "Accuracy, F1 (macro/micro/weighted), macro precision/recall, MCC, binary ROC-AUC — through `evaluate`."
     y_true, y_pred = np.asarray(y_true).tolist(), np.asarray(y_pred).tolist()
@@ -56,7 +60,8 @@ def classification_scores(y_true, y_pred, probs=None, # per-example class probab
         out["roc_auc"] = load_metric("roc_auc").compute(references=y_true, prediction_scores=np.asarray(probs)[:, 1].tolist())["roc_auc"]
     return out
 
-def trainer_metrics(eval_pred)->dict:
+def trainer_metrics(eval_pred, # a `Trainer` EvalPrediction (logits and label ids)
+                   )->dict:
     "Accuracy and macro-F1 from a `Trainer` EvalPrediction, through `evaluate`."
     logits = eval_pred.predictions[0] if isinstance(eval_pred.predictions, tuple) else eval_pred.predictions
     preds, refs = np.asarray(logits).argmax(-1).tolist(), np.asarray(eval_pred.label_ids).tolist()
@@ -64,11 +69,14 @@ def trainer_metrics(eval_pred)->dict:
             "macro_f1": load_metric("f1").compute(predictions=preds, references=refs, average="macro")["f1"]}
 
 # %% ../nbs/06_evaluation.ipynb #bb5d4fbc
-def label_kwargs(labels:list)->dict:
+def label_kwargs(labels:list, # label names in id order
+                )->dict:
     "`num_labels`, `id2label`, `label2id` for `from_pretrained`, from label names in id order."
     return dict(num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
 
-def load_run_model(run_dir, trust_remote_code:bool=False)->tuple:
+def load_run_model(run_dir, # a run folder (path or `RunDir`)
+                   trust_remote_code:bool=False, # allow code from the model folder to run (only for trusted models)
+                  )->tuple:
     "(model, tokenizer, config) of a run's final model; weights only from safetensors."
     from fine_tune_lab.models import load_tokenizer, quiet_transformers
     run = RunDir(run_dir)
@@ -90,7 +98,11 @@ def load_run_model(run_dir, trust_remote_code:bool=False)->tuple:
     return model.eval(), load_tokenizer(str(mdir), trust_remote_code), cfg
 
 # %% ../nbs/06_evaluation.ipynb #b9f29b1d
-def predict_proba(model, tok, texts:list, max_length:int=128, batch_size:int=64,
+def predict_proba(model, # a sequence-classification model
+                  tok, # its tokenizer
+                  texts:list, # the texts to classify
+                  max_length:int=128, # truncate texts to this many tokens
+                  batch_size:int=64, # texts per forward pass
                   precision:str="fp32", # "bf16" computes as a bf16 run trained and evaluated (autocast)
                  )->np.ndarray:
     "Class probabilities for texts (batched, dynamic padding, no gradients)."
@@ -103,7 +115,12 @@ def predict_proba(model, tok, texts:list, max_length:int=128, batch_size:int=64,
             out.append(torch.softmax(model(**enc).logits.float(), -1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, model.config.num_labels))
 
-def prediction_frame(rows, texts, labels, probs:np.ndarray, names:list)->pd.DataFrame:
+def prediction_frame(rows, # source row ids
+                     texts, # the texts
+                     labels, # their true label names
+                     probs:np.ndarray, # class probabilities (n, classes), from `predict_proba`
+                     names:list, # class names in id order
+                    )->pd.DataFrame:
     "Per-example predictions: row, text, label, pred, confidence, correct, probs."
     pred = probs.argmax(-1)
     return pd.DataFrame({"row": list(rows), "text": list(texts), "label": list(labels), "pred": [names[i] for i in pred],
@@ -132,7 +149,11 @@ def _check_labels(data_labels, names, source, label_col):
 
 def evaluate_run(run_dir, # a finished run
                  data=None, # a file, built-in name or DataFrame; None: the run's own test split
-                 text_col:str=None, label_col:str=None, max_samples:int=None, split:str="test")->EvalResult:
+                 text_col:str=None, # the text column of `data` (default: guessed)
+                 label_col:str=None, # the label column of `data` (default: guessed)
+                 max_samples:int=None, # score only the first this many rows
+                 split:str="test", # the run's own split to score when `data` is None
+                )->EvalResult:
     "Score a run's final model on its test split or on other data (labels matched by name)."
     from fine_tune_lab.data import find_columns, load_source, load_splits, prepare_frame
     run = RunDir(run_dir)
@@ -158,7 +179,12 @@ def evaluate_run(run_dir, # a finished run
     return EvalResult(run, source, scores, pf, names)
 
 # %% ../nbs/06_evaluation.ipynb #f28269c1
-def perplexity_of(model, tok, texts:list, block:int=128, batch_size:int=8)->float:
+def perplexity_of(model, # a causal language model
+                  tok, # its tokenizer
+                  texts:list, # the texts to score
+                  block:int=128, # tokens per packed block
+                  batch_size:int=8, # blocks per forward pass
+                 )->float:
     "exp(mean token loss) of a causal LM over `texts` packed into blocks."
     import torch
     from fine_tune_lab.tokens import pack_blocks
@@ -171,24 +197,33 @@ def perplexity_of(model, tok, texts:list, block:int=128, batch_size:int=8)->floa
     return math.exp(total / n) if n else float("nan")
 
 # %% ../nbs/06_evaluation.ipynb #d3f8ea5b
-def per_class(preds:pd.DataFrame, labels:list)->pd.DataFrame:
+def per_class(preds:pd.DataFrame, # per-example predictions (`EvalResult.predictions`)
+              labels:list, # class names, in the order of the table
+             )->pd.DataFrame:
     "Precision, recall, F1 and support per class."
     from sklearn.metrics import precision_recall_fscore_support
     p, r, f, s = precision_recall_fscore_support(preds["label"], preds["pred"], labels=labels, zero_division=0)
     return pd.DataFrame({"label": labels, "precision": p, "recall": r, "f1": f, "support": s})
 
-def confusion(preds:pd.DataFrame, labels:list, normalize:bool=False)->pd.DataFrame:
+def confusion(preds:pd.DataFrame, # per-example predictions (`EvalResult.predictions`)
+              labels:list, # class names, in the order of rows and columns
+              normalize:bool=False, # shares per true label instead of counts
+             )->pd.DataFrame:
     "Confusion matrix (rows: true label, columns: predicted), optionally normalised per true label."
     from sklearn.metrics import confusion_matrix
     cm = confusion_matrix(preds["label"], preds["pred"], labels=labels, normalize="true" if normalize else None)
     return pd.DataFrame(cm, index=pd.Index(labels, name="true"), columns=pd.Index(labels, name="predicted"))
 
-def worst_errors(preds:pd.DataFrame, k:int=20)->pd.DataFrame:
+def worst_errors(preds:pd.DataFrame, # per-example predictions (`EvalResult.predictions`)
+                 k:int=20, # how many mistakes to return
+                )->pd.DataFrame:
     "The `k` mistakes the model was most sure of."
     return preds[~preds["correct"]].sort_values("confidence", ascending=False).head(k)
 
 # %% ../nbs/06_evaluation.ipynb #3de4ba02
-def calibration(preds:pd.DataFrame, bins:int=10)->tuple:
+def calibration(preds:pd.DataFrame, # per-example predictions (`EvalResult.predictions`)
+                bins:int=10, # equal-width confidence bins over 0–1
+               )->tuple:
     "(table of confidence bins: mean confidence, accuracy, count; expected calibration error)."
     edges = np.linspace(0, 1, bins + 1)
     b = np.clip(np.digitize(preds["confidence"], edges[1:-1]), 0, bins - 1)
@@ -199,7 +234,9 @@ def calibration(preds:pd.DataFrame, bins:int=10)->tuple:
     return t, ece
 
 # %% ../nbs/06_evaluation.ipynb #216498cc
-def confusion_figure(cm:pd.DataFrame, title:str="confusion matrix"):
+def confusion_figure(cm:pd.DataFrame, # a confusion matrix, from `confusion`
+                     title:str="confusion matrix", # the figure title
+                    ):
     "A plotly heatmap of a confusion matrix (counts or shares)."
     import plotly.graph_objects as go
     share = cm.values.dtype.kind == "f"
@@ -209,7 +246,9 @@ def confusion_figure(cm:pd.DataFrame, title:str="confusion matrix"):
     fig.update_layout(title=title, xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed", height=360)
     return fig
 
-def calibration_figure(t:pd.DataFrame, ece:float):
+def calibration_figure(t:pd.DataFrame, # the bin table, from `calibration`
+                       ece:float, # the expected calibration error, from `calibration`
+                      ):
     "Reliability diagram (accuracy per confidence bin vs the diagonal) and the confidence histogram."
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -225,7 +264,13 @@ from transformers import TrainerCallback
 
 class SamplePredictions(TrainerCallback):
     "At each evaluation: predictions for a fixed sample of validation texts, appended to samples.jsonl."
-    def __init__(self, run:RunDir, sample:pd.DataFrame, tok, names:list, max_length:int=128):
+    def __init__(self,
+                 run:RunDir, # the run folder (samples.jsonl is written there)
+                 sample:pd.DataFrame, # the fixed validation rows (row, text, label)
+                 tok, # the model's tokenizer
+                 names:list, # class names in id order
+                 max_length:int=128, # truncate texts to this many tokens
+                ):
         self.run, self.sample, self.tok, self.names, self.max_length, self.steps = run, sample, tok, names, max_length, set()
     def on_evaluate(self, args, state, control, model=None, **kw):
         if not state.is_world_process_zero or model is None or not len(self.sample) or state.global_step in self.steps: return
@@ -245,7 +290,15 @@ def _append(run:RunDir, records:list):
 # %% ../nbs/06_evaluation.ipynb #6744d3a9
 class SampleGenerations(TrainerCallback):
     "At each evaluation: greedy and sampled continuations of fixed prompts (budgeted), appended to samples.jsonl."
-    def __init__(self, run:RunDir, prompts:list, tok, max_new_tokens:int=32, temperature:float=0.8, top_p:float=0.95, seed:int=0):
+    def __init__(self,
+                 run:RunDir, # the run folder (samples.jsonl is written there)
+                 prompts:list, # the fixed prompts
+                 tok, # the model's tokenizer
+                 max_new_tokens:int=32, # generation length limit, in tokens
+                 temperature:float=0.8, # sampling temperature of the sampled continuation
+                 top_p:float=0.95, # nucleus-sampling probability mass
+                 seed:int=0, # random seed of the sampled continuation
+                ):
         self.run, self.prompts, self.tok, self.steps = run, prompts, tok, set()
         self.settings = dict(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
     def on_evaluate(self, args, state, control, model=None, **kw):
@@ -258,12 +311,19 @@ class SampleGenerations(TrainerCallback):
         _append(self.run, [{"step": state.global_step, "epoch": state.epoch, "prompt": p, "greedy": g, "sampled": x,
                             "decoding": s} for p, g, x in zip(self.prompts, greedy, sampled)])
 
-def prompts_from(texts:list, n:int=3, words:int=12)->list:
+def prompts_from(texts:list, # texts to take prompts from, e.g. the validation split
+                 n:int=3, # number of prompts
+                 words:int=12, # words per prompt
+                )->list:
     "A fixed prompt set: the first `words` words of the first `n` texts."
     return [" ".join(t.split()[:words]) for t in texts[:n]]
 
 # %% ../nbs/06_evaluation.ipynb #1271a962
-def sample_callbacks(cfg:TrainConfig, run:RunDir, splits, tok)->list:
+def sample_callbacks(cfg:TrainConfig, # the run's settings (`eval_samples`, task, max_length)
+                     run:RunDir, # the run folder
+                     splits, # the run's `Splits`
+                     tok, # the model's tokenizer
+                    )->list:
     "The sample callbacks for a run (none when `eval_samples` is 0 or there is no validation split)."
     n = getattr(cfg, "eval_samples", 0)
     if not n or not len(splits.get("validation", [])): return []
@@ -271,13 +331,15 @@ def sample_callbacks(cfg:TrainConfig, run:RunDir, splits, tok)->list:
         return [SamplePredictions(run, splits["validation"].sample(min(n, len(splits["validation"])), random_state=0), tok, splits.labels, cfg.max_length)]
     return [SampleGenerations(run, prompts_from(splits["validation"]["text"].tolist(), min(n, 4)), tok)]
 
-def samples(run_dir)->pd.DataFrame:
+def samples(run_dir, # a run folder (path or `RunDir`)
+           )->pd.DataFrame:
     "The run's recorded samples (one row per example per evaluation)."
     from fine_tune_lab.store import AppendLog
     return pd.DataFrame(AppendLog(RunDir(run_dir)/"samples.jsonl").read())
 
 # %% ../nbs/06_evaluation.ipynb #1106877f
-def predictions_over_training(run_dir)->pd.DataFrame:
+def predictions_over_training(run_dir, # a run folder (path or `RunDir`)
+                             )->pd.DataFrame:
     "Rows: sampled examples (with label); columns: the prediction and confidence at each evaluation step."
     s = samples(run_dir)
     if s.empty or "pred" not in s: return s
@@ -300,7 +362,8 @@ class Comparison:
     @property
     def confusion_diff(self)->pd.DataFrame: return self.confusion_b - self.confusion_a
 
-def run_predictions(run_dir)->pd.DataFrame:
+def run_predictions(run_dir, # a run folder (path or `RunDir`)
+                   )->pd.DataFrame:
     "A finished classification run's test predictions."
     run = RunDir(run_dir)
     p = run/"predictions.jsonl"
@@ -318,15 +381,29 @@ def _same_rows(pa:pd.DataFrame, pb:pd.DataFrame, a, b):
                        f"{len(set(ka.index) ^ set(kb.index))} not shared)", file=f"{a} vs {b}",
                        hint="compare runs with the same data, split settings and seed, or score both on one dataset: ftlab eval RUN --data SRC")
 
-def compare_runs(run_a, run_b, n_boot:int=2000, seed:int=0)->Comparison:
+def compare_runs(run_a, # the baseline run folder (A)
+                 run_b, # the run folder compared with it (B)
+                 n_boot:int=2000, # bootstrap resamples for the confidence intervals
+                 seed:int=0, # random seed of the bootstrap
+                )->Comparison:
     "Metric deltas with bootstrap CIs, McNemar's test, flipped examples and confusion difference (B - A), on their test rows."
     return compare_predictions(run_predictions(run_a), run_predictions(run_b), run_a, run_b, n_boot, seed)
 
-def compare_results(a:EvalResult, b:EvalResult, n_boot:int=2000, seed:int=0)->Comparison:
+def compare_results(a:EvalResult, # the baseline's result (A)
+                    b:EvalResult, # the result compared with it (B), on the same data
+                    n_boot:int=2000, # bootstrap resamples for the confidence intervals
+                    seed:int=0, # random seed of the bootstrap
+                   )->Comparison:
     "`compare_runs` for two `evaluate_run` results on the same data (e.g. both runs scored on corrected labels)."
     return compare_predictions(a.predictions, b.predictions, a.run, b.run, n_boot, seed)
 
-def compare_predictions(pa:pd.DataFrame, pb:pd.DataFrame, run_a, run_b, n_boot:int=2000, seed:int=0)->Comparison:
+def compare_predictions(pa:pd.DataFrame, # model A's predictions (row, text, label, pred)
+                        pb:pd.DataFrame, # model B's predictions over the same rows
+                        run_a, # run A's folder
+                        run_b, # run B's folder
+                        n_boot:int=2000, # bootstrap resamples for the confidence intervals
+                        seed:int=0, # random seed of the bootstrap
+                       )->Comparison:
     "The comparison of two prediction tables (row, text, label, pred) over the same rows."
     from fine_tune_lab.stats import mcnemar, paired_bootstrap
     from sklearn.metrics import f1_score
@@ -344,7 +421,8 @@ def compare_predictions(pa:pd.DataFrame, pb:pd.DataFrame, run_a, run_b, n_boot:i
                       confusion(pa, labels), confusion(pb.assign(label=y), labels))
 
 # %% ../nbs/06_evaluation.ipynb #1b6c02ca
-def send_flips(cmp:Comparison, direction:str=None, # "right_to_wrong", "wrong_to_right" or None for both
+def send_flips(cmp:Comparison, # a comparison from `compare_runs`
+               direction:str=None, # "right_to_wrong", "wrong_to_right" or None for both
               )->Path:
     "Append flipped examples to run B's labelling queue (`queues/flipped.jsonl`); returns the file."
     from fine_tune_lab.store import AppendLog
@@ -377,7 +455,9 @@ def _cmd_compare(a):
         for r in f.head(a.show).itertuples(): print(f"  row {r.row} [{r.label}: {r.pred_a} -> {r.pred_b}] {r.text[:90]}")
     if a.send_flips: print(f"\nqueued for labelling: {send_flips(c)}")
 
-def add_cli(sub):
+def add_cli(sub, # the CLI's argparse subparsers
+           ):
+    "Add the `ftlab eval` and `ftlab compare` commands to the CLI's subparsers."
     e = sub.add_parser("eval", help="score a finished run on its test split or on other data")
     e.add_argument("run"); e.add_argument("--data"); e.add_argument("--text-col"); e.add_argument("--label-col")
     e.add_argument("--max-samples", type=int); e.add_argument("--save", help="write the predictions (JSONL) here"); e.set_defaults(func=_cmd_eval)

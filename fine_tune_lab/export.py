@@ -18,7 +18,8 @@ __all__ = ['PICKLED', 'check_safe', 'model_card', 'export_run', 'push', 'add_cli
 # %% ../nbs/12_export.ipynb #3760d09b
 PICKLED = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
 
-def check_safe(folder)->None:
+def check_safe(folder, # a model folder about to be exported or loaded
+              )->None:
     "Refuse a model folder whose weights are pickled (they could run code when loaded)."
     bad = [p.name for p in Path(folder).iterdir() if p.suffix in PICKLED and "training_args" not in p.name]
     if bad:
@@ -28,7 +29,12 @@ def check_safe(folder)->None:
 # %% ../nbs/12_export.ipynb #2d8c4f2e
 def _kv(d:dict)->str: return "\n".join(f"| {k} | {v} |" for k, v in d.items())
 
-def model_card(run:RunDir, base_model:str=None, intended_use:str=None, limitations:str=None, adapter:bool=False)->str:
+def model_card(run:RunDir, # the finished run folder
+               base_model:str=None, # the base model's hub id (default: the run's `model`)
+               intended_use:str=None, # text for the card's "Intended use" section
+               limitations:str=None, # text for the card's "Limitations" section
+               adapter:bool=False, # the export holds a LoRA adapter rather than full weights
+              )->str:
     "A README.md model card from a run folder's config, data summary and results."
     cfg, data, res = run.config(), run.read_json("data.json", {}), run.read_json("results.json", {})
     clf = cfg.task == "classification"
@@ -104,10 +110,16 @@ def _write_model(run:RunDir, dest:Path, merge:bool):
         for p in src.iterdir():        # training_args.bin is a pickle the Trainer writes: not part of the model
             if p.is_file() and p.suffix not in PICKLED: shutil.copy2(p, dest/p.name)
 
-def export_run(run_dir, out, merge:bool=False, # LoRA: merge the adapter into the base weights
-               force:bool=False, base_model:str=None, intended_use:str=None, limitations:str=None,
+def export_run(run_dir, # the finished run folder
+               out, # the output folder (created; must be empty unless `force`)
+               merge:bool=False, # LoRA: merge the adapter into the base weights
+               force:bool=False, # replace a non-empty output folder
+               base_model:str=None, # the base model's hub id for the card (default: the run's `model`)
+               intended_use:str=None, # text for the card's "Intended use" section
+               limitations:str=None, # text for the card's "Limitations" section
                push_to_hub:str=None, # a hub repo id to upload to (needs a token and the network)
-               private:bool=True)->Path:
+               private:bool=True, # make the hub repo private
+              )->Path:
     "Export a finished run's model, tokenizer and model card to `out`."
     run, out = RunDir(run_dir), Path(out)
     if run.status != "finished": raise LabError(f"the run is {run.status or 'not started'}, not finished", file=run.path,
@@ -129,7 +141,10 @@ def export_run(run_dir, out, merge:bool=False, # LoRA: merge the adapter into th
     return out
 
 # %% ../nbs/12_export.ipynb #bf8cd04b
-def push(folder, repo_id:str, private:bool=True)->str:
+def push(folder, # an exported model folder
+         repo_id:str, # the hub repo id, `user/name`
+         private:bool=True, # create the repo as private
+        )->str:
     "Upload an exported folder to the hub; returns the repo URL."
     from huggingface_hub import HfApi, get_token
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "") or get_token() is None:
@@ -146,7 +161,9 @@ def _cmd_export(a):
     print(f"exported to {out}: " + ", ".join(sorted(p.name for p in out.iterdir())))
     if a.push_to_hub: print(f"pushed to {a.push_to_hub}")
 
-def add_cli(sub):
+def add_cli(sub, # the CLI's argparse subparsers
+           ):
+    "Add the `ftlab export` command to the CLI's subparsers."
     e = sub.add_parser("export", help="export a finished run: safetensors, tokenizer, labels, model card")
     e.add_argument("run"); e.add_argument("--out", required=True)
     e.add_argument("--merge", action="store_true", help="LoRA runs: merge the adapter into the base weights")

@@ -28,7 +28,12 @@ def _model_path(m)->str:
     return str(p/"model") if (p/"model"/"config.json").exists() else resolve_model(str(m))
 
 def generate_outputs(models:dict, # {name: offline name, model folder or run folder}
-                     prompts:list, max_new_tokens:int=60, chat:bool=True, do_sample:bool=False, seed:int=0)->pd.DataFrame:
+                     prompts:list, # the prompts, one item each
+                     max_new_tokens:int=60, # generation length limit, in tokens
+                     chat:bool=True, # wrap prompts in the model's chat template, where it has one
+                     do_sample:bool=False, # sample instead of greedy decoding
+                     seed:int=0, # random seed for sampling
+                    )->pd.DataFrame:
     "One row per prompt: id, prompt, and each model's output in `outputs` ({name: text})."
     from fine_tune_lab.models import generate_texts, load_model, load_tokenizer
     outs = {}
@@ -39,7 +44,9 @@ def generate_outputs(models:dict, # {name: offline name, model folder or run fol
         del model
     return pd.DataFrame({"id": range(len(prompts)), "prompt": list(prompts), "outputs": [{n: outs[n][i] for n in models} for i in range(len(prompts))]})
 
-def classify_outputs(models:dict, texts:list)->pd.DataFrame:
+def classify_outputs(models:dict, # {name: model folder or run folder} of classifiers
+                     texts:list, # the texts to classify, one item each
+                    )->pd.DataFrame:
     "For classifiers: each model's label and confidence for the same texts, as outputs to judge."
     from fine_tune_lab.evaluation import predict_proba
     outs = {}
@@ -52,13 +59,18 @@ def classify_outputs(models:dict, texts:list)->pd.DataFrame:
     return pd.DataFrame({"id": range(len(texts)), "prompt": list(texts), "outputs": [{n: outs[n][i] for n in models} for i in range(len(texts))]})
 
 # %% ../nbs/10_human.ipynb #e44b29d8
-def balanced_sides(n:int, seed:int)->np.ndarray:
+def balanced_sides(n:int, # number of items
+                   seed:int, # random seed of the shuffle
+                  )->np.ndarray:
     "0/1 per item (1: the pair's first model on the right): floor(n/2) ones, shuffled by `seed`."
     sides = np.array([1] * (n // 2) + [0] * (n - n // 2))
     np.random.default_rng(seed).shuffle(sides)
     return sides
 
-def assign_pairs(n:int, models:list, seed:int)->list:
+def assign_pairs(n:int, # number of items
+                 models:list, # the version names (two or more)
+                 seed:int, # the session's secret seed
+                )->list:
     "(left model, right model) per item: pairs rotated over all combinations, sides balanced per pair."
     pairs = list(itertools.combinations(models, 2))
     rng = np.random.default_rng(seed)
@@ -72,8 +84,11 @@ def assign_pairs(n:int, models:list, seed:int)->list:
 # %% ../nbs/10_human.ipynb #2f2a29f0
 CHOICES = ("left", "right", "tie", "both_bad")
 
-def create_ab(folder, items:pd.DataFrame, # id, prompt, outputs ({model: text}) — e.g. from generate_outputs
-              models:list=None, seed:int=None)->Path:
+def create_ab(folder, # the new session folder
+              items:pd.DataFrame, # id, prompt, outputs ({model: text}) — e.g. from generate_outputs
+              models:list=None, # the versions to compare (default: all in `outputs`)
+              seed:int=None, # the secret seed of the side assignment (default: random)
+             )->Path:
     "Write a new blind A/B session folder (refuses to overwrite one)."
     folder = Path(folder)
     if (folder/"session.json").exists(): raise LabError("a session already exists here", file=folder, hint="open it with ABSession, or choose a new folder")
@@ -101,7 +116,10 @@ def _items(folder)->pd.DataFrame:
 
 class ABSession:
     "One rater's blind A/B judgements: current item (left/right only), choose, undo, progress, end and reveal."
-    def __init__(self, folder, rater:str=None):
+    def __init__(self,
+                 folder, # the A/B session folder made by `create_ab`
+                 rater:str=None, # the rater id (default: `annotator_name()`)
+                ):
         self.folder, self.rater = Path(folder), annotator_name(rater)
         self.items = _items(folder)
         self._pairs = {int(k): v for k, v in json.loads((self.folder/"assignment.json").read_text())["pairs"].items()}
@@ -155,7 +173,8 @@ def _reveal(self:ABSession)->dict:
 ABSession.end, ABSession.reveal = _end, _reveal
 
 # %% ../nbs/10_human.ipynb #000913fd
-def judgements(folder)->pd.DataFrame:
+def judgements(folder, # the A/B session folder
+              )->pd.DataFrame:
     "Every current judgement of every rater, resolved to model names: item, rater, left, right, choice, winner, loser."
     folder = Path(folder)
     pairs = {int(k): v for k, v in json.loads((folder/"assignment.json").read_text())["pairs"].items()}
@@ -169,7 +188,9 @@ def judgements(folder)->pd.DataFrame:
     return pd.DataFrame(rows, columns=["item", "rater", "left", "right", "choice", "winner", "loser"])
 
 # %% ../nbs/10_human.ipynb #4cd4daa9
-def ab_table(j:pd.DataFrame, conf:float=0.95)->pd.DataFrame:
+def ab_table(j:pd.DataFrame, # judgements, from `judgements`
+             conf:float=0.95, # confidence level of the win-rate intervals
+            )->pd.DataFrame:
     "Per pair (a, b): b's wins/losses against a, ties, both bad, win rate with Wilson CI, sign-test p-value."
     rows = []
     for (a, b), g in j.groupby(j.apply(lambda r: tuple(sorted((r["left"], r["right"]))), axis=1)):
@@ -178,26 +199,34 @@ def ab_table(j:pd.DataFrame, conf:float=0.95)->pd.DataFrame:
         rows.append({"a": a, "b": b, **r, "both_bad": int((g["choice"] == "both_bad").sum())})
     return pd.DataFrame(rows)
 
-def position_bias(j:pd.DataFrame)->dict:
+def position_bias(j:pd.DataFrame, # judgements, from `judgements`
+                 )->dict:
     "How often the left output wins among decided judgements, and the sign test against 50%."
     left, right = int((j["choice"] == "left").sum()), int((j["choice"] == "right").sum())
     r = stats.win_rate(left, right)
     return dict(left_wins=left, right_wins=right, left_rate=r["win_rate"], ci_low=r["ci_low"], ci_high=r["ci_high"], p_value=r["p_value"])
 
-def ranking(j:pd.DataFrame)->dict:
+def ranking(j:pd.DataFrame, # judgements, from `judgements`
+           )->dict:
     "Bradley–Terry strengths of all versions (ties count half each way; both-bad ignored)."
     comps = [(w, l) for w, l in zip(j["winner"], j["loser"]) if isinstance(w, str)]
     comps += [(a, b, "tie") for a, b, c in zip(j["left"], j["right"], j["choice"]) if c == "tie"]
     return stats.bradley_terry(comps) if comps else {}
 
 # %% ../nbs/10_human.ipynb #239ae72d
-def judgements_needed(p_win:float=0.6, power:float=0.8, alpha:float=0.05, tie_rate:float=0.0)->dict:
+def judgements_needed(p_win:float=0.6, # the win rate you want to detect
+                      power:float=0.8, # the chance of detecting it if it is true
+                      alpha:float=0.05, # significance level
+                      tie_rate:float=0.0, # the expected share of ties (0–1)
+                     )->dict:
     "Decided judgements (and total, allowing for ties) to detect win rate `p_win` vs 50%."
     n = stats.sample_size_win_rate(p_win, 0.5, alpha, power)
     return dict(decided=n, total=int(np.ceil(n / (1 - tie_rate))), exact_power=stats.binomial_power(n, p_win, 0.5, alpha))
 
 # %% ../nbs/10_human.ipynb #e6b1705c
-def export_dpo(folder, out)->dict:
+def export_dpo(folder, # the A/B session folder
+               out, # the JSONL file to write
+              )->dict:
     "Write decided judgements as JSONL (prompt, chosen, rejected, chosen_model, rejected_model, rater); returns counts."
     items = _items(folder).set_index("id")
     j = judgements(folder)
@@ -209,13 +238,22 @@ def export_dpo(folder, out)->dict:
     return dict(pairs=len(lines), ties=int((j["choice"] == "tie").sum()), both_bad=int((j["choice"] == "both_bad").sum()))
 
 # %% ../nbs/10_human.ipynb #2fecd3ef
-def sentence_scores(outputs:list, references:list, metric:str="chrf")->np.ndarray:
+def sentence_scores(outputs:list, # generated texts
+                    references:list, # one reference text per output
+                    metric:str="chrf", # "chrf" or "bleu"
+                   )->np.ndarray:
     "Per-output chrF or BLEU (sacrebleu sentence scores, 0–100) against its reference."
     import sacrebleu
     f = sacrebleu.sentence_chrf if metric == "chrf" else sacrebleu.sentence_bleu
     return np.array([f(o, [r]).score for o, r in zip(outputs, references)])
 
-def metric_ab(items:pd.DataFrame, a:str, b:str, metric:str="chrf", n_boot:int=2000, seed:int=0)->dict:
+def metric_ab(items:pd.DataFrame, # id, prompt, outputs ({model: text}) and reference
+              a:str, # the baseline version's name
+              b:str, # the version compared with it
+              metric:str="chrf", # "chrf" or "bleu"
+              n_boot:int=2000, # bootstrap resamples
+              seed:int=0, # random seed
+             )->dict:
     "Paired bootstrap CI of the per-prompt metric difference b − a (items need a `reference`)."
     if "reference" not in items:
         raise DataError("the items have no references to score against", column="reference", hint="give items a 'reference' column with the expected answer")
@@ -226,8 +264,10 @@ def metric_ab(items:pd.DataFrame, a:str, b:str, metric:str="chrf", n_boot:int=20
 # %% ../nbs/10_human.ipynb #00f16d74
 DEFAULT_CRITERIA = {"accuracy": (1, 5), "fluency": (1, 5), "authority": (1, 5)}
 
-def create_rubric(folder, items:pd.DataFrame, # id, prompt, output (and optionally model)
-                  criteria:dict=None)->Path:
+def create_rubric(folder, # the new session folder
+                  items:pd.DataFrame, # id, prompt, output (and optionally model)
+                  criteria:dict=None, # {criterion: (min score, max score)} (default: `DEFAULT_CRITERIA`)
+                 )->Path:
     "Write a new rubric session folder."
     folder = Path(folder)
     if (folder/"session.json").exists(): raise LabError("a session already exists here", file=folder, hint="open it with RubricSession")
@@ -240,7 +280,10 @@ def create_rubric(folder, items:pd.DataFrame, # id, prompt, output (and optional
 # %% ../nbs/10_human.ipynb #05164fea
 class RubricSession:
     "One rater scoring items on the rubric: current item (model hidden), rate, undo, progress, resume."
-    def __init__(self, folder, rater:str=None):
+    def __init__(self,
+                 folder, # the rubric session folder made by `create_rubric`
+                 rater:str=None, # the rater id (default: `annotator_name()`)
+                ):
         self.folder, self.rater = Path(folder), annotator_name(rater)
         self.items = _items(folder)
         self.criteria = {k: tuple(v) for k, v in json.loads((self.folder/"session.json").read_text())["criteria"].items()}
@@ -276,7 +319,8 @@ def _rate(self:RubricSession, scores:dict, comment:str=None)->dict:
 RubricSession.rate, RubricSession.undo = _rate, _undo
 
 # %% ../nbs/10_human.ipynb #7169408d
-def ratings(folder)->pd.DataFrame:
+def ratings(folder, # the rubric session folder
+           )->pd.DataFrame:
     "Every current rating: item, rater, model (if known), one column per criterion, comment."
     folder = Path(folder); items = _items(folder).set_index("id")
     rows = []
@@ -287,7 +331,9 @@ def ratings(folder)->pd.DataFrame:
                              **r["scores"], "comment": r.get("comment", "")})
     return pd.DataFrame(rows)
 
-def rubric_results(folder, conf:float=0.95)->dict:
+def rubric_results(folder, # the rubric session folder
+                   conf:float=0.95, # confidence level of the mean intervals
+                  )->dict:
     "{'summary': mean and CI per criterion (and model), 'raters': per-rater means, 'agreement': alpha per criterion}."
     r = ratings(folder)
     crit = list(json.loads((Path(folder)/"session.json").read_text())["criteria"])

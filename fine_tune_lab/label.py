@@ -30,23 +30,30 @@ def _queue(df:pd.DataFrame, reason, score=None)->pd.DataFrame:
     q["score"] = 0.0 if score is None else np.asarray(score, float)
     return q[QUEUE_COLS].reset_index(drop=True)
 
-def load_rows(src, text_col:str=None, label_col:str=None)->tuple:
+def load_rows(src, # a file, folder, DataFrame or built-in dataset name
+              text_col:str=None, # the text column (default: guessed)
+              label_col:str=None, # the label column (default: guessed)
+             )->tuple:
     "(prepared rows with `row`, `text`, `label`; source name; text column; label column)."
     df, source = load_source(src)
     tc, lc = find_columns(df, text_col, label_col, "classification", source)
     return prepare_frame(df, tc, lc, source), source, tc, lc
 
 # %% ../nbs/09_label.ipynb #c9f8c402
-def unlabelled_queue(rows:pd.DataFrame)->pd.DataFrame:
+def unlabelled_queue(rows:pd.DataFrame, # prepared rows (`row`, `text`, `label`)
+                    )->pd.DataFrame:
     "Rows without a label."
     return _queue(rows[rows["label"].isna()], "no label")
 
-def cleaning_queue(removed:pd.DataFrame, steps=("label_conflict", "near_duplicate"))->pd.DataFrame:
+def cleaning_queue(removed:pd.DataFrame, # the `removed` table of a cleaning result
+                   steps=("label_conflict", "near_duplicate"), # the cleaning steps whose rows are queued
+                  )->pd.DataFrame:
     "Rows a cleaning step flagged (a `removed` table: row, step, reason, …)."
     r = removed[removed["step"].isin(steps)]
     return _queue(r, [f"{s}: {why}" for s, why in zip(r["step"], r["reason"])], 1.0)
 
-def file_queue(path)->pd.DataFrame:
+def file_queue(path, # a .jsonl queue file
+              )->pd.DataFrame:
     "A queue file written with `AppendLog` (e.g. `queues/flipped.jsonl` from `ftlab compare --send-flips`)."
     recs = AppendLog(path).read()
     if not recs: return _queue(pd.DataFrame(columns=QUEUE_COLS), [])
@@ -56,7 +63,11 @@ def file_queue(path)->pd.DataFrame:
     return _queue(df, why, 1.0)
 
 # %% ../nbs/09_label.ipynb #0bce59ea
-def out_of_fold_probs(rows:pd.DataFrame, cfg:TrainConfig, folds:int=5, workdir=None)->tuple:
+def out_of_fold_probs(rows:pd.DataFrame, # prepared rows; the labelled ones are used
+                      cfg:TrainConfig, # the training settings of each fold's run
+                      folds:int=5, # number of cross-validation folds (= training runs)
+                      workdir=None, # folder for the fold files and runs (default: a new temporary folder)
+                     )->tuple:
     "(probabilities (n, classes) from `folds` runs that each held one fold out, class names)."
     import tempfile
     from sklearn.model_selection import StratifiedKFold
@@ -82,7 +93,12 @@ def out_of_fold_probs(rows:pd.DataFrame, cfg:TrainConfig, folds:int=5, workdir=N
     return probs, names, lab
 
 # %% ../nbs/09_label.ipynb #ad5d0d52
-def suspect_queue(rows:pd.DataFrame, cfg:TrainConfig=None, folds:int=5, probs:np.ndarray=None, names:list=None)->pd.DataFrame:
+def suspect_queue(rows:pd.DataFrame, # prepared rows; the labelled ones are ranked
+                  cfg:TrainConfig=None, # training settings for the fold runs (default: `TrainConfig(epochs=2)`)
+                  folds:int=5, # number of cross-validation folds
+                  probs:np.ndarray=None, # out-of-fold probabilities (n labelled rows, classes), to skip training
+                  names:list=None, # the class names of `probs`' columns
+                 )->pd.DataFrame:
     "Labelled rows ranked by how likely their label is wrong (cleanlab on out-of-fold probabilities)."
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
@@ -98,7 +114,9 @@ def suspect_queue(rows:pd.DataFrame, cfg:TrainConfig=None, folds:int=5, probs:np
     return out.sort_values("score", ascending=False).reset_index(drop=True)
 
 # %% ../nbs/09_label.ipynb #c52630cb
-def disagreement_queue(run_a, run_b=None)->pd.DataFrame:
+def disagreement_queue(run_a, # a run folder
+                       run_b=None, # a second run folder to compare with (default: compare `run_a`'s evaluations over training)
+                      )->pd.DataFrame:
     "Test rows where two runs predict differently; with one run, sampled rows whose prediction changed across evaluations."
     if run_b is not None:
         from fine_tune_lab.evaluation import run_predictions
@@ -127,7 +145,8 @@ def combine_queues(*queues)->pd.DataFrame:
     return agg.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)[QUEUE_COLS]
 
 # %% ../nbs/09_label.ipynb #78273c10
-def annotator_name(name:str=None)->str:
+def annotator_name(name:str=None, # an annotator id (letters, digits, . _ - @), or None for the default
+                  )->str:
     "The annotator id: given, $FTLAB_ANNOTATOR, or the login name."
     n = name or os.environ.get("FTLAB_ANNOTATOR") or getpass.getuser()
     if not re.fullmatch(r"[\w.@-]{1,64}", n): raise ConfigError(f"{n!r} is not a usable annotator id", setting="annotator",
@@ -136,7 +155,10 @@ def annotator_name(name:str=None)->str:
 
 class LabelStore:
     "One annotator's decisions (label/skip/undo) in `<folder>/labels/<annotator>.jsonl`, each fsynced on write."
-    def __init__(self, folder, annotator:str=None):
+    def __init__(self,
+                 folder, # the labelling folder
+                 annotator:str=None, # the annotator id (default: `annotator_name()`)
+                ):
         self.folder, self.annotator = Path(folder), annotator_name(annotator)
         self.log = AppendLog(self.folder/"labels"/f"{self.annotator}.jsonl")
 
@@ -169,7 +191,13 @@ LabelStore.label, LabelStore.skip, LabelStore.undo = _label, _skip, _undo
 # %% ../nbs/09_label.ipynb #89f098b0
 class LabelSession:
     "One annotator working through a queue; every action goes straight to the `LabelStore`."
-    def __init__(self, queue:pd.DataFrame, labels:list, folder, annotator:str=None, multi_label:bool=False):
+    def __init__(self,
+                 queue:pd.DataFrame, # the items to label, best first (a queue frame)
+                 labels:list, # the label names to choose from
+                 folder, # the labelling folder where decisions are stored
+                 annotator:str=None, # the annotator id (default: `annotator_name()`)
+                 multi_label:bool=False, # allow several labels per item
+                ):
         if not len(labels): raise ConfigError("no label names given", setting="labels", hint="e.g. labels=['pos', 'neg']")
         self.queue, self.labels, self.multi = queue.reset_index(drop=True), [str(l) for l in labels], multi_label
         self.store = LabelStore(folder, annotator)
@@ -248,7 +276,9 @@ def _arrange(self:LabelSession, text:str=None, reason:str=None, sort:str="queue"
 LabelSession.progress, LabelSession.arrange = property(_progress), _arrange
 
 # %% ../nbs/09_label.ipynb #510fbcf5
-def similar_rows(rows:pd.DataFrame, threshold:float=0.5)->dict:
+def similar_rows(rows:pd.DataFrame, # prepared rows (`row`, `text`)
+                 threshold:float=0.5, # minimum estimated Jaccard similarity (0–1)
+                )->dict:
     "{row: [(similar row, similarity), ...]} from MinHash near-duplicate pairs over all rows."
     from fine_tune_lab.clean import minhash_signatures, near_duplicate_pairs
     pairs = near_duplicate_pairs(minhash_signatures(rows["text"].tolist()), threshold)
@@ -259,7 +289,8 @@ def similar_rows(rows:pd.DataFrame, threshold:float=0.5)->dict:
     return {k: sorted(v, key=lambda x: -x[1]) for k, v in out.items()}
 
 # %% ../nbs/09_label.ipynb #62852761
-def all_decisions(folder)->pd.DataFrame:
+def all_decisions(folder, # the labelling folder (labels/<annotator>.jsonl)
+                 )->pd.DataFrame:
     "Current labels of every annotator in a labelling folder: rows × annotators."
     stores = sorted((Path(folder)/"labels").glob("*.jsonl"))
     cols = {}
@@ -268,7 +299,8 @@ def all_decisions(folder)->pd.DataFrame:
         cols[p.stem] = {r: (tuple(v["label"]) if isinstance(v.get("label"), list) else v.get("label")) for r, v in d.items() if v["action"] == "label"}
     return pd.DataFrame(cols)
 
-def agreement(folder)->dict:
+def agreement(folder, # the labelling folder (labels/<annotator>.jsonl)
+             )->dict:
     "Kappa over the items all annotators labelled: Cohen's for two, Fleiss' for more."
     from fine_tune_lab.stats import cohen_kappa, fleiss_kappa
     d = all_decisions(folder).dropna()
@@ -279,7 +311,9 @@ def agreement(folder)->dict:
     table = np.array([[sum(v == c for v in row) for c in cats] for row in d.values])
     return dict(annotators=n, items=len(d), kappa=fleiss_kappa(table), method="fleiss")
 
-def disagreements(folder, rows:pd.DataFrame=None)->pd.DataFrame:
+def disagreements(folder, # the labelling folder (labels/<annotator>.jsonl)
+                  rows:pd.DataFrame=None, # prepared rows, to add each item's text and label
+                 )->pd.DataFrame:
     "A queue of items that annotators labelled differently."
     d = all_decisions(folder)
     dis = d[d.apply(lambda r: r.dropna().nunique() > 1, axis=1)]
@@ -289,7 +323,10 @@ def disagreements(folder, rows:pd.DataFrame=None)->pd.DataFrame:
     return _queue(base, why, 1.0)
 
 # %% ../nbs/09_label.ipynb #23d95fae
-def text_hash(t:str)->str: return hashlib.sha1(t.encode("utf-8")).hexdigest()[:12]
+def text_hash(t:str, # a row's text
+             )->str:
+    "The first 12 hex digits of the text's SHA-1, which a patch uses to check a row is unchanged."
+    return hashlib.sha1(t.encode("utf-8")).hexdigest()[:12]
 
 def make_patch(folder, # the labelling folder (labels/<annotator>.jsonl)
                rows:pd.DataFrame, # the prepared rows the labels refer to (row, text, label)
@@ -314,7 +351,10 @@ def make_patch(folder, # the labelling folder (labels/<annotator>.jsonl)
     return atomic_write(out/f"labels-v{version}-{hashlib.sha256(body.encode()).hexdigest()[:8]}.csv", body)
 
 # %% ../nbs/09_label.ipynb #4761b3d3
-def apply_patch(rows:pd.DataFrame, patch, source:str=None)->tuple:
+def apply_patch(rows:pd.DataFrame, # prepared rows (`row`, `text`, `label`)
+                patch, # a patch CSV made by `make_patch`
+                source:str=None, # name of the data for messages
+               )->tuple:
     "(rows with the patch's labels, {path, sha256, changed}); refused if a patched row's text differs."
     p = Path(patch)
     if not p.is_file(): raise DataError("labels patch not found", file=p, hint="give a patch CSV made by make_patch / ftlab label patch")
@@ -350,7 +390,9 @@ def _cmd_queue(a):
     q = combine_queues(*qs)
     print(q.head(a.show).to_string(index=False, max_colwidth=60)); print(f"{len(q)} items")
 
-def add_cli(sub):
+def add_cli(sub, # the CLI's argparse subparsers
+           ):
+    "Add the `ftlab label` commands to the CLI's subparsers."
     l = sub.add_parser("label", help="labelling queues, agreement, and label patches").add_subparsers(dest="label_command", metavar="ACTION", required=True)
     p = l.add_parser("patch", help="write the labels in FOLDER as a versioned patch"); p.add_argument("folder"); p.add_argument("--data", required=True)
     p.add_argument("--text-col"); p.add_argument("--label-col"); p.add_argument("--out"); p.set_defaults(func=_cmd_patch)

@@ -17,7 +17,8 @@ __all__ = ['wilson_ci', 'sign_test', 'win_rate', 'mcnemar', 'paired_bootstrap', 
 # %% ../nbs/08_stats.ipynb #dcb6f968
 def wilson_ci(k:int, # successes
               n:int, # trials
-              conf:float=0.95)->tuple: # (low, high)
+              conf:float=0.95, # confidence level
+             )->tuple: # (low, high)
     "Wilson score confidence interval for the proportion k/n."
     if n == 0: return (0.0, 1.0)
     z = st.norm.ppf(1 - (1 - conf) / 2)
@@ -27,12 +28,18 @@ def wilson_ci(k:int, # successes
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 # %% ../nbs/08_stats.ipynb #0be8690b
-def sign_test(wins:int, losses:int)->float:
+def sign_test(wins:int, # judgements won
+              losses:int, # judgements lost
+             )->float:
     "Two-sided exact binomial (sign) test p-value of wins vs losses; ties excluded by the caller."
     n = wins + losses
     return 1.0 if n == 0 else float(st.binomtest(wins, n, 0.5).pvalue)
 
-def win_rate(wins:int, losses:int, ties:int=0, conf:float=0.95)->dict:
+def win_rate(wins:int, # judgements won
+             losses:int, # judgements lost
+             ties:int=0, # ties (reported, not counted in the rate)
+             conf:float=0.95, # confidence level of the interval
+            )->dict:
     "Win rate among decided judgements with its Wilson interval and sign-test p-value; ties reported."
     n = wins + losses
     lo, hi = wilson_ci(wins, n, conf)
@@ -53,7 +60,10 @@ def mcnemar(correct_a, # per-example correctness of model A (bools)
 # %% ../nbs/08_stats.ipynb #9f2fd291
 def paired_bootstrap(metric, # metric(indices) -> (score_a, score_b) on those examples
                      n:int, # number of examples
-                     n_boot:int=1000, seed:int=0, conf:float=0.95)->dict:
+                     n_boot:int=1000, # bootstrap resamples
+                     seed:int=0, # random seed
+                     conf:float=0.95, # confidence level of the interval
+                    )->dict:
     "Difference B - A with a percentile bootstrap CI and a two-sided bootstrap p-value."
     rng = np.random.default_rng(seed)
     a0, b0 = metric(np.arange(n))
@@ -64,13 +74,20 @@ def paired_bootstrap(metric, # metric(indices) -> (score_a, score_b) on those ex
     p = min(1.0, 2 * min((deltas <= 0).mean(), (deltas >= 0).mean()))
     return dict(a=float(a0), b=float(b0), delta=float(b0 - a0), ci_low=float(lo), ci_high=float(hi), p_value=float(p))
 
-def paired_bootstrap_scores(scores_a, scores_b, n_boot:int=1000, seed:int=0, conf:float=0.95)->dict:
+def paired_bootstrap_scores(scores_a, # per-example scores of model A
+                            scores_b, # per-example scores of model B, same examples and order
+                            n_boot:int=1000, # bootstrap resamples
+                            seed:int=0, # random seed
+                            conf:float=0.95, # confidence level of the interval
+                           )->dict:
     "`paired_bootstrap` for metrics that are a mean of per-example scores (accuracy, per-sentence BLEU…)."
     a, b = np.asarray(scores_a, float), np.asarray(scores_b, float)
     return paired_bootstrap(lambda i: (a[i].mean(), b[i].mean()), len(a), n_boot, seed, conf)
 
 # %% ../nbs/08_stats.ipynb #021f6272
-def mean_ci(x, conf:float=0.95)->dict:
+def mean_ci(x, # ratings (NaNs are dropped)
+            conf:float=0.95, # confidence level of the interval
+           )->dict:
     "Mean with a Student-t confidence interval."
     x = np.asarray(x, float); x = x[~np.isnan(x)]
     n = len(x)
@@ -79,12 +96,16 @@ def mean_ci(x, conf:float=0.95)->dict:
     return dict(n=n, mean=float(x.mean()), ci_low=float(lo), ci_high=float(hi))
 
 # %% ../nbs/08_stats.ipynb #11d42136
-def cohen_kappa(a, b, weights:str=None)->float:
+def cohen_kappa(a, # the first annotator's labels
+                b, # the second annotator's labels of the same items
+                weights:str=None, # None (nominal), 'linear' or 'quadratic' (ordinal labels)
+               )->float:
     "Cohen's kappa between two annotators' labels of the same items (weights: None, 'linear', 'quadratic')."
     from sklearn.metrics import cohen_kappa_score
     return float(cohen_kappa_score(list(map(str, a)) if weights is None else a, list(map(str, b)) if weights is None else b, weights=weights))
 
-def fleiss_kappa(table)->float:
+def fleiss_kappa(table, # items × categories counts of ratings
+                )->float:
     "Fleiss' kappa from an items × categories table of rating counts (same number of raters per item)."
     t = np.asarray(table, float)
     n = t.sum(1)[0]
@@ -95,14 +116,17 @@ def fleiss_kappa(table)->float:
     return float((P_bar - P_e) / (1 - P_e)) if P_e < 1 else 1.0
 
 def krippendorff_alpha(ratings, # raters × items, NaN where a rater did not rate
-                       level:str="ordinal")->float:
+                       level:str="ordinal", # 'nominal', 'ordinal', 'interval' or 'ratio'
+                      )->float:
     "Krippendorff's alpha (nominal, ordinal, interval or ratio)."
     import krippendorff
     return float(krippendorff.alpha(reliability_data=np.asarray(ratings, float), level_of_measurement=level))
 
 # %% ../nbs/08_stats.ipynb #7f49e2a9
 def bradley_terry(comparisons, # (winner, loser) pairs, or (a, b, 'tie')
-                  items:list=None, alpha:float=0.01)->dict:
+                  items:list=None, # all items to rank (default: those in `comparisons`)
+                  alpha:float=0.01, # regularisation strength (keeps unbeaten items finite)
+                 )->dict:
     "Bradley–Terry strengths (summing to 1), best first."
     import choix
     items = items or sorted({x for c in comparisons for x in c[:2]})
@@ -118,13 +142,20 @@ def bradley_terry(comparisons, # (winner, loser) pairs, or (a, b, 'tie')
 # %% ../nbs/08_stats.ipynb #ac3fa2f0
 def sample_size_win_rate(p1:float=0.6, # the win rate you want to detect
                          p0:float=0.5, # the null win rate
-                         alpha:float=0.05, power:float=0.8, two_sided:bool=True)->int:
+                         alpha:float=0.05, # significance level
+                         power:float=0.8, # the chance of detecting `p1` if it is true
+                         two_sided:bool=True, # a two-sided test
+                        )->int:
     "Decided judgements needed for a one-sample binomial test to detect `p1` vs `p0`."
     za = st.norm.ppf(1 - alpha / (2 if two_sided else 1)); zb = st.norm.ppf(power)
     n = ((za * math.sqrt(p0 * (1 - p0)) + zb * math.sqrt(p1 * (1 - p1))) / (p1 - p0)) ** 2
     return int(math.ceil(n))
 
-def binomial_power(n:int, p1:float, p0:float=0.5, alpha:float=0.05)->float:
+def binomial_power(n:int, # decided judgements
+                   p1:float, # the true win rate
+                   p0:float=0.5, # the null win rate
+                   alpha:float=0.05, # significance level
+                  )->float:
     "Exact power of the two-sided binomial test with `n` decided judgements."
     k = np.arange(n + 1)
     reject = np.array([st.binomtest(int(x), n, p0).pvalue <= alpha for x in k])

@@ -16,7 +16,9 @@ __all__ = ['AppendLog', 'latest']
 # %% ../nbs/07_store.ipynb #e89de55a
 class AppendLog:
     "An append-only JSONL file of records, each fsynced on write; torn last lines are skipped."
-    def __init__(self, path): self.path = Path(path)
+    def __init__(self,
+                 path, # the .jsonl file (created with its folder on first append)
+                ): self.path = Path(path)
     def __repr__(self): return f"AppendLog({str(self.path)!r}, {len(self)} records)"
 
     def append(self, record:dict)->dict:

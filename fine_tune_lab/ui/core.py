@@ -20,13 +20,19 @@ class View:
         display(self.widget)
 
 # %% ../../nbs/20_ui.core.ipynb #375ea7de
-def esc(text, max_chars:int=None)->str:
+def esc(text, # any value; `None` gives an empty string
+        max_chars:int=None, # shorten to at most this many characters (default: no limit)
+       )->str:
     "HTML-escaped text, optionally shortened to `max_chars` with an ellipsis."
     s = "" if text is None else str(text)
     if max_chars is not None and len(s) > max_chars: s = s[:max_chars - 1] + "…"
     return html.escape(s, quote=True)
 
-def html_table(df:pd.DataFrame, max_rows:int=50, max_chars:int=300, float_format="{:.4f}")->str:
+def html_table(df:pd.DataFrame, # the frame to show
+               max_rows:int=50, # show only the first this many rows
+               max_chars:int=300, # shorten each cell to this many characters
+               float_format="{:.4f}", # format string for float cells
+              )->str:
     "An HTML table of `df` with every cell escaped and long texts shortened."
     d = df.head(max_rows).copy()
     for c in d.columns:
@@ -36,7 +42,9 @@ def html_table(df:pd.DataFrame, max_rows:int=50, max_chars:int=300, float_format
 # %% ../../nbs/20_ui.core.ipynb #a31b92cc
 class Throttle:
     "Passes at most once per `interval` seconds, or when forced."
-    def __init__(self, interval:float=0.5): self.interval, self.last = interval, -float("inf")
+    def __init__(self,
+                 interval:float=0.5, # minimum seconds between passes
+                ): self.interval, self.last = interval, -float("inf")
     def __call__(self, force:bool=False)->bool:
         now = time.monotonic()
         if force or now - self.last >= self.interval:

@@ -15,7 +15,8 @@ from .core import ConfigForm, View, esc, html_table
 __all__ = ['profile_html', 'counts_html', 'removed_options', 'DataDashboard']
 
 # %% ../../nbs/21_ui.data.ipynb #68316315
-def profile_html(p)->str:
+def profile_html(p, # a `Profile` from `profile`
+                )->str:
     "The profile's numbers, oddities, languages and warnings as HTML."
     rows = [("rows", f"{p.rows:,}"), ("labelled", f"{p.labelled:,}"), ("unlabelled", f"{p.unlabelled:,}"),
             ("empty texts", f"{p.empty:,}"), ("duplicate texts", f"{p.duplicates:,} ({p.duplicate_rate:.1%})")]
@@ -27,7 +28,8 @@ def profile_html(p)->str:
     warns = "".join(f"<li>{esc(w)}</li>" for w in p.warnings) or "<li>none</li>"
     return f"<table>{table}</table><div><b>Warnings</b><ul>{warns}</ul></div>"
 
-def counts_html(res:CleanResult)->str:
+def counts_html(res:CleanResult, # the result of `clean_frame`
+               )->str:
     "Every step, whether it is on, and what it did: texts changed or rows removed."
     on = lambda s: "on" if getattr(res.config, s, None) else "off"
     flags = dict(empty="drop_empty", length="min_chars", language="language", label_conflict="label_conflicts",
@@ -39,7 +41,10 @@ def counts_html(res:CleanResult)->str:
             f"<div>kept <b>{len(res.data):,}</b>, removed <b>{len(res.removed):,}</b></div>")
 
 # %% ../../nbs/21_ui.data.ipynb #11b38ac1
-def removed_options(res:CleanResult, step:str="all", limit:int=500)->list:
+def removed_options(res:CleanResult, # the result of `clean_frame`
+                    step:str="all", # a cleaning step name, or "all"
+                    limit:int=500, # at most this many options
+                   )->list:
     "(label, row id) pairs for the removed-rows picker, filtered by step."
     r = res.removed if step == "all" else res.removed[res.removed["step"] == step]
     def short(t): t = str(t); return t if len(t) <= 70 else t[:69] + "…"
@@ -48,8 +53,15 @@ def removed_options(res:CleanResult, step:str="all", limit:int=500)->list:
 # %% ../../nbs/21_ui.data.ipynb #055bacaa
 class DataDashboard(View):
     "Profile, clean and review a dataset; a thin view over `profile`, `CleanConfig` and `clean_frame`."
-    def __init__(self, src, text_col:str=None, label_col:str=None, recipe:CleanConfig=None,
-                 tokenizer="minilm", max_length:int=128, task:str="classification"):
+    def __init__(self,
+                 src, # a file, folder, DataFrame or built-in dataset name
+                 text_col:str=None, # the text column (default: guessed)
+                 label_col:str=None, # the label column (default: guessed)
+                 recipe:CleanConfig=None, # initial cleaning settings (default: `CleanConfig()`)
+                 tokenizer="minilm", # tokenizer (name or object) for the token-length profile
+                 max_length:int=128, # the model's maximum sequence length, in tokens
+                 task:str="classification", # "classification" or a text-generation task
+                ):
         import ipywidgets as w
         self.frame, self.source = load_source(src)
         self.text_col, self.label_col = find_columns(self.frame, text_col, label_col, task, self.source)

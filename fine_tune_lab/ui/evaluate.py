@@ -17,7 +17,8 @@ from .core import View, esc, html_table
 __all__ = ['run_analysis', 'EvalDashboard', 'verdict', 'CompareDashboard']
 
 # %% ../../nbs/23_ui.evaluate.ipynb #1c24798b
-def run_analysis(run_dir)->EvalResult:
+def run_analysis(run_dir, # a run folder (path or `RunDir`)
+                )->EvalResult:
     "An `EvalResult` from a run's stored test predictions (metrics recomputed through `evaluate`)."
     run = RunDir(run_dir)
     p = run_predictions(run)
@@ -30,7 +31,8 @@ def run_analysis(run_dir)->EvalResult:
 class EvalDashboard(View):
     "Tabs over one evaluation: metrics, per class, confusion (counts/normalised), worst errors, calibration, over training."
     def __init__(self, result, # an EvalResult, or a run folder (its test predictions)
-                 k:int=20):
+                 k:int=20, # how many worst errors to list
+                ):
         import ipywidgets as w, plotly.graph_objects as go
         self.result = result if isinstance(result, EvalResult) else run_analysis(result)
         r = self.result
@@ -54,7 +56,8 @@ class EvalDashboard(View):
         with self.cm.batch_update(): self.cm.data[0].z, self.cm.data[0].text = new.data[0].z, new.data[0].text
 
 # %% ../../nbs/23_ui.evaluate.ipynb #55d0151c
-def verdict(cmp)->str:
+def verdict(cmp, # a comparison from `compare_runs`
+           )->str:
     "One sentence on whether B differs from A."
     m, acc = cmp.mcnemar, cmp.table.set_index("metric").loc["accuracy"]
     sig = m["p_value"] < 0.05
@@ -64,7 +67,11 @@ def verdict(cmp)->str:
 
 class CompareDashboard(View):
     "Deltas, McNemar, confusion difference and flips of two runs; sends flips to the labelling queue."
-    def __init__(self, run_a, run_b, n_boot:int=2000):
+    def __init__(self,
+                 run_a, # the baseline run folder (A)
+                 run_b, # the run folder compared with it (B)
+                 n_boot:int=2000, # bootstrap resamples for the confidence intervals
+                ):
         import ipywidgets as w, plotly.graph_objects as go
         self.cmp = compare_runs(run_a, run_b, n_boot)
         c = self.cmp

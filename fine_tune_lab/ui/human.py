@@ -18,13 +18,15 @@ def _box(title:str, text:str)->str:
     return (f'<div style="flex:1;border:1px solid #ccc;border-radius:6px;padding:8px;white-space:pre-wrap;min-height:60px">'
             f'<div style="color:#666;font-size:0.85em">{esc(title)}</div>{esc(text)}</div>')
 
-def ab_item_html(it:dict)->str:
+def ab_item_html(it:dict, # an A/B item (prompt and two outputs), or `None` when all are judged
+                )->str:
     "Prompt and the two outputs of an A/B item, escaped, without model names."
     if it is None: return "<h4>All items judged — end the session to reveal the versions and see the results.</h4>"
     return (f"<div><b>Prompt</b><div style='white-space:pre-wrap'>{esc(it['prompt'])}</div></div>"
             f"<div style='display:flex;gap:12px;margin-top:8px'>{_box('left', it['left'])}{_box('right', it['right'])}</div>")
 
-def ab_results_html(folder)->str:
+def ab_results_html(folder, # the A/B session folder holding the judgements
+                   )->str:
     "Win rates with intervals and tests, position bias and the ranking, as HTML."
     j = judgements(folder)
     if j.empty: return "<i>no judgements yet</i>"
@@ -37,7 +39,9 @@ def ab_results_html(folder)->str:
 # %% ../../nbs/25_ui.human.ipynb #044915e6
 class ABWidget(View):
     "Blind side-by-side judging of an A/B session for one rater."
-    def __init__(self, session:ABSession):
+    def __init__(self,
+                 session:ABSession, # the blind A/B session to judge
+                ):
         import ipywidgets as w
         self.s = session
         self.item, self.msg, self.results = w.HTML(), w.HTML(), w.HTML()
@@ -82,7 +86,9 @@ ABWidget.choose, ABWidget.undo, ABWidget.end, ABWidget._reveal_html = _ab_choose
 # %% ../../nbs/25_ui.human.ipynb #e5866df0
 class RubricWidget(View):
     "Rate outputs on a rubric (one ToggleButtons row per criterion), for one rater."
-    def __init__(self, session:RubricSession):
+    def __init__(self,
+                 session:RubricSession, # the rubric-scoring session to drive
+                ):
         import ipywidgets as w
         self.s = session
         self.item, self.msg, self.comment = w.HTML(), w.HTML(), w.Text(placeholder="comment (optional)", layout=w.Layout(width="420px"))

@@ -38,7 +38,9 @@ class KeyCatcher(anywidget.AnyWidget):
     presses = traitlets.Int(0).tag(sync=True)
 
 # %% ../../nbs/24_ui.label.ipynb #6e29588e
-def item_html(item:dict, similar:list=None)->str:
+def item_html(item:dict, # a queue item from the session, or `None` when the queue is empty
+              similar:list=None, # (text, label, similarity) triples to show under it
+             )->str:
     "The current item as HTML (all text escaped): text, current label, model prediction, why it is queued, similar rows."
     if item is None: return "<h4>All done — nothing left in this queue.</h4>"
     lab = item.get("label"); dec = item.get("decision")
@@ -53,7 +55,9 @@ def item_html(item:dict, similar:list=None)->str:
 # %% ../../nbs/24_ui.label.ipynb #c8d3c0c6
 class LabelWidget(View):
     "Label a queue: item, label buttons (or toggles in multi-label mode), skip/undo/prev/next, keys, note, progress, filter/sort."
-    def __init__(self, session:LabelSession, rows:pd.DataFrame=None, # all rows (for similar texts), optional
+    def __init__(self,
+                 session:LabelSession, # the labelling session to drive
+                 rows:pd.DataFrame=None, # all rows (for similar texts), optional
                  similar:dict=None): # {row: [(row, similarity)]}, e.g. from `similar_rows`
         import ipywidgets as w
         self.s, self.similar, self.rows = session, similar or {}, rows.set_index("row") if rows is not None else None

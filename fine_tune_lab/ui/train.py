@@ -18,7 +18,8 @@ __all__ = ['PANELS', 'SECTIONS', 'NOTES', 'curves', 'curve_figure', 'progress_te
 # %% ../../nbs/22_ui.train.ipynb #9dc7f2b6
 _SKIP = ("runtime", "per_second", "epoch", "total_flos")
 
-def curves(records:list)->dict:
+def curves(records:list, # a run's `MetricsLog` records
+          )->dict:
     "`{series name: (steps, values)}` for train loss, eval loss, eval metrics and learning rate."
     out = {}
     def add(name, step, v):
@@ -39,7 +40,9 @@ PANELS = ("loss", "metrics", "learning rate")
 def _panel(name:str)->int:
     return 1 if "loss" in name else (3 if name == "learning rate" else 2)
 
-def curve_figure(records:list, title:str=None):
+def curve_figure(records:list, # a run's `MetricsLog` records
+                 title:str=None, # the figure title (default: none)
+                ):
     "A static plotly figure of a run's curves (three panels: losses, metrics, learning rate)."
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -54,7 +57,8 @@ def curve_figure(records:list, title:str=None):
 def _hms(s:float)->str:
     s = int(max(0, s)); return f"{s//3600}:{s//60%60:02d}:{s%60:02d}" if s >= 3600 else f"{s//60}:{s%60:02d}"
 
-def progress_text(p:dict)->str:
+def progress_text(p:dict, # `MetricsLog.progress`: step, max_steps, epoch, elapsed seconds
+                 )->str:
     "`step 120/1,923 · epoch 0.19 · 1:02 elapsed · ETA 8:31` from a MetricsLog progress dict."
     step, total, el = p.get("step", 0), p.get("max_steps", 0), p.get("elapsed", 0.0)
     eta = el / step * (total - step) if step and total else None
@@ -81,7 +85,12 @@ def _results_md(log:MetricsLog)->str:
 # %% ../../nbs/22_ui.train.ipynb #55deac1d
 class TrainMonitor(View):
     "Progress bar and curves for a `MetricsLog`: live widgets, and static output through a display handle."
-    def __init__(self, log:MetricsLog, live:bool=True, interval:float=None, handle=None):
+    def __init__(self,
+                 log:MetricsLog, # the training run's metrics log to follow
+                 live:bool=True, # interactive widgets; else static output updated through a display handle
+                 interval:float=None, # minimum seconds between redraws (default: 0.5 live, 10 static)
+                 handle=None, # an existing IPython display handle to update (static mode)
+                ):
         import ipywidgets as w
         self.log, self.live, self.handle, self.redraws = log, live, handle, 0
         self.throttle = Throttle(interval if interval is not None else (0.5 if live else 10.0))
@@ -142,7 +151,11 @@ NOTES = {"Hyperparameters": "The guide starts at learning rate 5e-5, batch size 
 # %% ../../nbs/22_ui.train.ipynb #ef30f6e0
 class TrainDashboard(View):
     "Form, summary, buttons and monitor for training runs; a thin view over `TrainConfig` and `TrainingSession`."
-    def __init__(self, cfg:TrainConfig=None, live:bool=True, config_path:str="train.yaml"):
+    def __init__(self,
+                 cfg:TrainConfig=None, # initial settings (default: `TrainConfig()`)
+                 live:bool=True, # live widget monitor; else static output
+                 config_path:str="train.yaml", # the file the Save and Load buttons use
+                ):
         import ipywidgets as w
         from fine_tune_lab.data import BUILTIN_DATASETS
         from fine_tune_lab.models import OFFLINE_MODELS
@@ -274,7 +287,8 @@ def _result(self:TrainDashboard):
 TrainDashboard.result = _result
 
 # %% ../../nbs/22_ui.train.ipynb #9bde9c5a
-def show_run(run_dir)->object:
+def show_run(run_dir, # a run folder (path or `RunDir`)
+            )->object:
     "Static curves and results of a run folder (reopen any run, headless or not)."
     run = RunDir(run_dir)
     log = MetricsLog(); log.records = run.metrics()
