@@ -79,11 +79,11 @@ def coerce_parameters(nb_path, # a notebook with a cell tagged `parameters`
 @dataclass
 class NotebookOutcome:
     "What running a notebook gave: its output file, whether it finished, the error, the glued results."
-    output: Path
-    ok: bool
-    error: str = ""
-    results: dict = field(default_factory=dict)
-    seconds: float = 0.0
+    output: Path # the executed notebook
+    ok: bool # True when every cell ran
+    error: str = "" # the failing cell's error, when not ok
+    results: dict = field(default_factory=dict) # values the notebook `glue`d
+    seconds: float = 0.0 # wall time
 
 def _unique(path:Path)->Path:
     "`path`, or `path` with -2, -3… before the suffix if it exists."
@@ -148,10 +148,10 @@ def run_id(params:dict, # one run's parameter set
 @dataclass
 class SweepRun:
     "One run of a sweep: its target (a notebook, or 'train'), parameters and where its files go."
-    id: str
-    params: dict
-    folder: Path
-    target: str = "train"
+    id: str # short, stable id from the parameters (the folder's name)
+    params: dict # this run's parameters
+    folder: Path # where its params, notebook/run and logs go
+    target: str = "train" # "train" or the path of a pipeline notebook
     @property
     def is_train(self)->bool: return self.target == "train"
     @property

@@ -152,9 +152,9 @@ STEPS = ("empty", "length", "language", "label_conflict", "exact_duplicate", "ne
 @dataclass
 class CleanResult:
     "Clean rows, the removed rows with step/reason/duplicate_of, the recipe, and counts per step."
-    data: pd.DataFrame
-    removed: pd.DataFrame
-    config: CleanConfig
+    data: pd.DataFrame # the kept rows, texts as cleaned
+    removed: pd.DataFrame # every removed row with step, reason and duplicate_of
+    config: CleanConfig # the recipe that was applied
     changes: dict = field(default_factory=dict)   # {rewriting step: texts it changed}
     changed: int = 0                               # texts changed by any rewriting step
     input: pd.DataFrame = field(default=None, repr=False)   # the rows that were cleaned, for `restore`
@@ -351,14 +351,24 @@ def detect_languages(texts:pd.Series, # the texts
 @dataclass
 class Profile:
     "A dataset's profile: counts, distributions, lengths, oddities, languages and warnings."
-    source: str; rows: int; labelled: int; unlabelled: int; empty: int; duplicates: int
-    label_counts: dict; chars: np.ndarray; tokens: np.ndarray = None; max_length: int = None
+    source: str # where the rows came from
+    rows: int # number of rows
+    labelled: int # rows with a label
+    unlabelled: int # rows without one
+    empty: int # rows with an empty text
+    duplicates: int # rows whose normalised text appeared before
+    label_counts: dict # {label: rows}
+    chars: np.ndarray # characters per text
+    tokens: np.ndarray = None # tokens per text (with the chosen tokenizer)
+    max_length: int = None # the max_length the token lengths are judged against
     oddities: dict = field(default_factory=dict)    # {oddity: number of texts}
     examples: dict = field(default_factory=dict)    # {oddity or "unlabelled" or "other language": first rows (lines)}
     languages: dict = field(default_factory=dict)   # {language: confident texts in the sample}
     language_checked: int = 0                       # texts whose language was checked (a sample)
-    warnings: list = field(default_factory=list); multi_label: bool = False
-    label_col: str = None; label_sep_hint: str = None
+    warnings: list = field(default_factory=list) # plain-language warnings a teacher would give
+    multi_label: bool = False # labels hold several values per row
+    label_col: str = None # the label column
+    label_sep_hint: str = None # a separator that looks like multi-label (e.g. "|"), to suggest
 
     @property
     def duplicate_rate(self)->float: return self.duplicates / max(1, self.rows)

@@ -131,11 +131,11 @@ def prediction_frame(rows, # source row ids
 @dataclass
 class EvalResult:
     "Metrics and per-example predictions of a run on some data."
-    run: RunDir
-    source: str
-    metrics: dict
-    predictions: pd.DataFrame = None
-    labels: list = None
+    run: RunDir # the run that was evaluated
+    source: str # the data it was scored on
+    metrics: dict # {metric: value}
+    predictions: pd.DataFrame = None # per example: row, text, label, pred, confidence, probabilities
+    labels: list = None # class names, in the model's order
 
     def table(self)->pd.DataFrame: return pd.DataFrame({"metric": list(self.metrics), "value": list(self.metrics.values())})
     def __repr__(self): return f"{self.run.path} on {self.source}\n" + self.table().to_string(index=False, float_format="{:.4f}".format)
@@ -352,13 +352,13 @@ def predictions_over_training(run_dir, # a run folder (path or `RunDir`)
 @dataclass
 class Comparison:
     "Two runs compared on the same test rows."
-    a: RunDir
-    b: RunDir
-    table: pd.DataFrame
-    mcnemar: dict
-    flips: pd.DataFrame
-    confusion_a: pd.DataFrame
-    confusion_b: pd.DataFrame
+    a: RunDir # the baseline run
+    b: RunDir # the run compared with it
+    table: pd.DataFrame # per metric: a, b, delta with bootstrap CI and p-value
+    mcnemar: dict # McNemar's test on the examples where exactly one is right
+    flips: pd.DataFrame # examples where the two disagree on correctness, with the direction
+    confusion_a: pd.DataFrame # A's confusion matrix
+    confusion_b: pd.DataFrame # B's confusion matrix
     @property
     def confusion_diff(self)->pd.DataFrame: return self.confusion_b - self.confusion_a
 
