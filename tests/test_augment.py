@@ -61,7 +61,8 @@ def test_train_path_augments_train_only(tmp_path, tiny_bert, reviews_csv):
 def test_label_check_with_a_real_classifier_folder(tiny_bert):
     from fine_tune_lab.augment import classifier, label_check, preview
     pairs = preview(pd.DataFrame(dict(text=["a wonderful moving film", "a dull boring mess"], label=["pos", "neg"])), "synonym:1", copies=2, seed=0)
-    out = label_check(pairs, classifier(tiny_bert))
+    predict = classifier(tiny_bert)
+    out = label_check(pairs, predict)
     assert len(out) == len(pairs) and set(out["pred_original"]) | set(out["pred_augmented"]) <= {"LABEL_0", "LABEL_1"}
     assert out["flipped"].tolist() == [a != b for a, b in zip(out["pred_original"], out["pred_augmented"])]
-    assert out.equals(label_check(pairs, classifier(tiny_bert)))      # eval mode: the same answer twice
+    assert out.equals(label_check(pairs, predict))      # eval mode (no dropout): the same answer twice
