@@ -33,7 +33,7 @@ def token_stats(texts, tok, # texts and the model's tokenizer
         enc = tok(b["text"], add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
         extra = tok.num_special_tokens_to_add(pair=False)
         return dict(length=[len(x) + extra for x in enc], tokens=[len(x) for x in enc],
-                    unk=[sum(i == unk for i in x) if unk is not None else 0 for x in enc])
+                    unk=[x.count(unk) if unk is not None else 0 for x in enc])
     path = None
     if cache:
         (d := cache_dir()/"token_stats").mkdir(parents=True, exist_ok=True)
