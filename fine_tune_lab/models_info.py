@@ -14,7 +14,7 @@ from .models import OFFLINE_MODELS, add_lora, freeze, param_counts, quiet_transf
 
 # %% auto #0
 __all__ = ['TRADEOFF', 'RECOMMENDED', 'PRECISION_BYTES', 'recommend', 'local_models', 'head_tasks', 'model_kind',
-           'memory_estimate', 'model_info', 'info_table']
+           'memory_estimate', 'model_info', 'info_table', 'cmd_model_info', 'add_cli']
 
 # %% ../nbs/13_models_info.ipynb #af495b56
 TRADEOFF = {
@@ -163,3 +163,23 @@ def info_table(info:dict)->pd.DataFrame:
             (f"training memory (estimate; batch {f['batch_size']}, {f['seq_len']} tokens, {f['precision']}, AdamW)",
              f"~{m['total']:.2f} GiB = weights {m['weights']:.2f} + gradients {m['gradients']:.2f} + optimizer {m['optimizer']:.2f} + activations {m['activations']:.2f}")]
     return pd.DataFrame(rows, columns=["field", "value"]).astype(str)
+
+# %% ../nbs/13_models_info.ipynb #456f025f
+def cmd_model_info(args):
+    given = {k: v for k, v in vars(args).items() if k in TrainConfig.specs()}
+    base = TrainConfig.load(args.config) if args.config else TrainConfig()
+    cfg = TrainConfig.from_dict({**base.to_dict(), **given})
+    info = model_info(args.name, cfg, args.num_labels)
+    t = info_table(info)
+    w = t["field"].str.len().max()
+    for f, v in t.itertuples(index=False): print(f"{f:<{w}}  {v}")
+    print("\n" + TRADEOFF[cfg.task])
+
+def add_cli(sub):
+    p = sub.add_parser("model-info", help="a model's info card: size, layers, what would train, a memory estimate",
+                       usage="ftlab model-info NAME [--config FILE] [--num-labels N] [--SETTING VALUE ...]")
+    p.add_argument("name", help="offline name, local folder or cached hub id")
+    p.add_argument("--config", metavar="FILE", help="YAML/JSON config; flags override it")
+    p.add_argument("--num-labels", type=int, default=2, help="classes of the classification head")
+    TrainConfig.add_arguments(p.add_argument_group("settings"))
+    p.set_defaults(func=cmd_model_info)

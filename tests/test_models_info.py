@@ -48,3 +48,12 @@ def test_recommend_and_local(tmp_path, tiny_bert):
     (tmp_path / "runs" / "r1" / "checkpoints" / "checkpoint-2").mkdir(parents=True)
     (tmp_path / "runs" / "r1" / "checkpoints" / "checkpoint-2" / "config.json").write_text("{}")
     assert local_models(tmp_path / "runs") == [str(tmp_path / "runs" / "r1" / "model")]
+
+
+def test_cli_model_info(capsys, tiny_llama):
+    from fine_tune_lab.cli import main
+    assert main(["model-info", tiny_llama, "--task", "causal-lm", "--lora", "--batch-size", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "LlamaForCausalLM (decoder)" in out and "batch 4" in out and "estimate" in out and "decoder" in out
+    assert main(["model-info", tiny_llama, "--task", "causal-lm", "--freeze-layers", "3"]) == 2
+    assert "has 2 layers" in capsys.readouterr().err
