@@ -82,6 +82,7 @@ CLI_MODULES = [   # modules with an `add_cli(subparsers)` function, added as the
     "fine_tune_lab.export",
     "fine_tune_lab.batch",
     "fine_tune_lab.ui.lab",
+    "fine_tune_lab.models_info",
 ]
 
 def build_parser()->argparse.ArgumentParser:

@@ -366,6 +366,12 @@ def _check_train(self:TrainConfig):
         raise ConfigError(f"save_steps {self.save_steps} is not a multiple of eval_steps {self.eval_steps}, so the best "
                           "checkpoint could be one that was never saved", setting="save_steps",
                           hint=f"use a multiple of {self.eval_steps}, e.g. {self.eval_steps * max(1, self.save_steps // self.eval_steps)}")
+    if self.augment:
+        from fine_tune_lab.augment import parse_augment   # a ConfigError naming the bad part of the spec
+        parse_augment(self.augment)
+        if self.task != "classification":
+            raise ConfigError("word-level augmentation is for classification; it would teach a language model ungrammatical text",
+                              setting="augment", hint="leave augment unset for causal-lm")
 TrainConfig.check = _check_train
 
 # %% ../nbs/00_core.ipynb #217b0ae6

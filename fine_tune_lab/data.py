@@ -460,6 +460,7 @@ def _summary(self:Splits)->dict:
     if self.labels: d["label_counts"] = {k: v["label"].value_counts().to_dict() for k, v in self.items()}
     if self.cleaning: d["cleaning"] = self.cleaning
     if getattr(self, "labels_patch", None): d["labels_patch"] = self.labels_patch
+    if getattr(self, "augmentation", None): d["augmentation"] = self.augmentation   # set by augment_splits (14_augment)
     return d
 Splits.summary = _summary
 

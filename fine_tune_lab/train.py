@@ -285,6 +285,8 @@ def _prepare(cfg:TrainConfig):
     splits = load_splits(cfg.data, cfg.task, cfg.text_col, cfg.label_col, cfg.split_col, cfg.val_size,
                          cfg.test_size, cfg.seed, cfg.max_train_samples, cfg.max_eval_samples, cfg.leakage, cfg.clean,
                          labels_patch=cfg.labels_patch)
+    from fine_tune_lab.augment import augment_splits          # the training split only, after split and leakage removal
+    splits = augment_splits(splits, cfg.augment, cfg.augment_copies, cfg.seed)
     device = pick_device(cfg)
     return cfg, splits, device, pick_precision(cfg, device)
 

@@ -67,8 +67,17 @@ def _drive(lab, page, proj):
     lab.shot(page, "lab-label")
 
     _tab(page, "Model")
-    page.locator(".widget-html-content:visible", has_text="of").filter(has_text="parameters train").first.wait_for(timeout=60_000)
+    page.locator(".widget-html-content:visible", has_text="memory").first.wait_for(timeout=60_000)
     lab.shot(page, "lab-model")
+    page.locator(".lm-TabBar-tab:visible", has_text="Tokens").first.click()
+    page.locator(".js-plotly-plot:visible").first.wait_for(timeout=60_000)            # token-length histogram
+    lab.shot(page, "lab-model-tokens")
+
+    _tab(page, "Augment")
+    page.locator(".widget-html-content:visible", has_text="augmented copies").first.wait_for(timeout=60_000)
+    page.get_by_role("button", name="Check labels").click()                # the newest run is the reference model
+    page.locator(".widget-html-content:visible", has_text="changes its label on").first.wait_for(timeout=60_000)
+    lab.shot(page, "lab-augment")
 
     _tab(page, "Evaluate")
     page.locator(".lm-TabBar-tab:visible", has_text="Confusion").first.wait_for(timeout=60_000)
@@ -82,5 +91,5 @@ def _drive(lab, page, proj):
     _tab(page, "Batch")
     page.locator(".ftlab-table:visible", has_text="test.accuracy").first.wait_for(timeout=60_000)
     lab.shot(page, "lab-batch")
-    assert set(TABS) == {"Data", "Label", "Model", "Train", "Evaluate", "Compare", "Batch"}
+    assert set(TABS) == {"Data", "Augment", "Label", "Model", "Train", "Evaluate", "Compare", "Batch"}
     assert not lab.errors(page)
