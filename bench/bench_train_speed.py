@@ -114,7 +114,8 @@ def lab(precision: str, out: Path, n_train: int, n_test: int, log=None, compile=
 
 
 def _compiled(args):
-    args.torch_compile = True
+    # set after TrainingArguments.__post_init__, so the backend must be named too (else nothing compiles)
+    args.torch_compile, args.torch_compile_backend = True, "inductor"
     return args
 
 
