@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['token_lengths', 'length_report', 'tokenize_classification', 'pack_blocks', 'tokenize_lm', 'tokenize_splits']
+__all__ = ['token_lengths', 'length_report', 'tokenize_classification', 'pack_blocks', 'text_ids', 'tokenize_lm',
+           'tokenize_splits']
 
 # %% ../nbs/04_tokens.ipynb #015e8af7
 def token_lengths(texts, tok)->np.ndarray:
@@ -47,19 +48,30 @@ def pack_blocks(texts, tok, block:int, # tokens per block
     blocks = [ids[i:i+block] for i in range(0, len(ids), block)]
     return [b for b in blocks if len(b) >= min(min_block, block)]
 
-def tokenize_lm(df:pd.DataFrame, tok, max_length:int):
-    "A `datasets.Dataset` of packed blocks with input_ids, attention_mask, length and row (the block's index)."
-    import datasets
-    blocks = pack_blocks(df["text"], tok, max_length)
-    return datasets.Dataset.from_dict(dict(input_ids=blocks, attention_mask=[[1]*len(b) for b in blocks],
-                                           length=[len(b) for b in blocks], row=list(range(len(blocks)))))
+def text_ids(texts, tok, max_length:int)->list: # lists of token ids
+    "Each text tokenized on its own, truncated to `max_length - 1` tokens, with EOS appended."
+    enc = tok(list(texts), add_special_tokens=False, truncation=True, max_length=max_length - 1, verbose=False)
+    return [x + [tok.eos_token_id] for x in enc["input_ids"]]
 
-# %% ../nbs/04_tokens.ipynb #4ac6c1df
+def tokenize_lm(df:pd.DataFrame, tok, max_length:int,
+                packing:str="blocks", # "blocks": texts joined into max_length blocks; "flatten"/"pad": one row per text
+               ):
+    "A `datasets.Dataset` with input_ids, attention_mask, length and row (the text's row, or the block's index)."
+    import datasets
+    if packing == "blocks":
+        ids = pack_blocks(df["text"], tok, max_length); rows = list(range(len(ids)))
+    else: ids, rows = text_ids(df["text"], tok, max_length), df["row"].tolist()
+    return datasets.Dataset.from_dict(dict(input_ids=ids, attention_mask=[[1]*len(b) for b in ids],
+                                           length=[len(b) for b in ids], row=rows))
+
+# %% ../nbs/04_tokens.ipynb #3564a4d4
 def tokenize_splits(splits, # a `Splits` (or dict of DataFrames)
-                    tok, task:str, max_length:int, labels:list=None):
+                    tok, task:str, max_length:int, labels:list=None,
+                    packing:str="blocks", # causal LM: blocks, flatten or pad (see `tokenize_lm`)
+                   ):
     "A `datasets.DatasetDict` of the non-empty splits, ready for the `Trainer`."
     import datasets
     label2id = {l: i for i, l in enumerate(labels or [])}
     f = (lambda df: tokenize_classification(df, tok, max_length, label2id)) if task == "classification" else \
-        (lambda df: tokenize_lm(df, tok, max_length))
+        (lambda df: tokenize_lm(df, tok, max_length, packing))
     return datasets.DatasetDict({k: f(df) for k, df in splits.items() if len(df)})

@@ -20,9 +20,11 @@ from .models import build_model, param_counts, quiet_transformers, resolve_model
 from .tokens import tokenize_splits
 
 # %% auto #0
-__all__ = ['perplexity', 'MetricsLog', 'effective_records', 'cpu_has_bf16', 'devices', 'supported_precisions', 'pick_device',
-           'pick_precision', 'SeededLengthGroupedSampler', 'RowCollator', 'prune_checkpoints', 'LabTrainer',
-           'StopControl', 'training_args', 'RunResult', 'train', 'resume', 'TrainingSession']
+__all__ = ['GPU_PEAK_BF16', 'perplexity', 'MetricsLog', 'effective_records', 'cpu_has_bf16', 'devices', 'supported_precisions',
+           'pick_device', 'pick_precision', 'SeededLengthGroupedSampler', 'RowCollator', 'FlattenCollator',
+           'PadLMCollator', 'lm_collators', 'prune_checkpoints', 'LabTrainer', 'StopControl', 'training_args',
+           'RunResult', 'peak_flops', 'mfu_metrics', 'peak_memory_mb', 'train_throughput', 'train', 'resume',
+           'TrainingSession']
 
 # %% ../nbs/05_train.ipynb #33b97456
 def perplexity(loss:float)->float:
@@ -137,6 +139,37 @@ class RowCollator:
         return batch
 
 # %% ../nbs/05_train.ipynb #c30c11f5
+class FlattenCollator:
+    "Each batch as one padding-free row with per-text `position_ids` (no attention across texts)."
+    def __init__(self):
+        from transformers import DataCollatorWithFlattening
+        self.base = DataCollatorWithFlattening(return_position_ids=True)
+    def __call__(self, features:list):
+        batch = self.base([{"input_ids": f["input_ids"]} for f in features])
+        batch["use_cache"] = False        # with a cache, transformers ignores packed position ids
+        return batch
+
+class PadLMCollator:
+    "Right-padded rows; labels are the real tokens (EOS included), -100 on padding."
+    def __init__(self, pad_id:int, # the tokenizer's pad token id
+                 multiple:int=None, # pad lengths to a multiple of this (8 suits GPU tensor cores)
+                ): self.pad_id, self.multiple = pad_id, multiple
+    def __call__(self, features:list):
+        n = max(len(f["input_ids"]) for f in features)
+        if self.multiple: n = -(-n // self.multiple) * self.multiple
+        ids = torch.full((len(features), n), self.pad_id, dtype=torch.long); mask = torch.zeros_like(ids)
+        for i, f in enumerate(features): k = len(f["input_ids"]); ids[i, :k] = torch.as_tensor(f["input_ids"]); mask[i, :k] = 1
+        return dict(input_ids=ids, attention_mask=mask, labels=ids.masked_fill(mask == 0, -100), use_cache=False)
+
+def lm_collators(tok, packing:str, # flatten, blocks or pad
+                 device:str="cpu")->tuple:
+    "(training collator, evaluation collator) for a causal LM."
+    from transformers import DataCollatorForLanguageModeling
+    if packing == "blocks": return (c := DataCollatorForLanguageModeling(tok, mlm=False)), c
+    pad = PadLMCollator(tok.pad_token_id, 8 if device == "cuda" else None)
+    return (FlattenCollator() if packing == "flatten" else pad), pad
+
+# %% ../nbs/05_train.ipynb #3b8e687a
 def _fsync_tree(path:Path):
     "fsync every file in `path` and the folder itself."
     for p in sorted(Path(path).rglob("*")):
@@ -155,13 +188,14 @@ def prune_checkpoints(folder:Path, keep:int=None, best:str=None):
     for p in (done[:-keep] if keep else []):
         if best is None or Path(best).resolve() != p.resolve(): shutil.rmtree(p, ignore_errors=True)
 
-# %% ../nbs/05_train.ipynb #93a90b43
+# %% ../nbs/05_train.ipynb #459370a0
 class LabTrainer(Trainer):
     "The `Trainer` with seeded length grouping, crash-safe checkpoints and non-finite loss handling."
-    def __init__(self, *a, keep_checkpoints:int=2, nonfinite:str="stop", on_nonfinite=None, **kw):
+    def __init__(self, *a, keep_checkpoints:int=2, nonfinite:str="stop", on_nonfinite=None, eval_collator=None, **kw):
         super().__init__(*a, **kw)
         self.keep_checkpoints, self.nonfinite, self.on_nonfinite = keep_checkpoints, nonfinite, on_nonfinite
-        self.bad_step, self._rows = None, None
+        self.bad_step, self._rows, self.eval_collator = None, None, eval_collator
+        self.tokens = dict(real=0, padded=0)      # training tokens seen by this process: real and with padding
 
     def _get_train_sampler(self, train_dataset=None):
         ds = train_dataset if train_dataset is not None else self.train_dataset
@@ -178,9 +212,19 @@ class LabTrainer(Trainer):
 
     def _prepare_inputs(self, inputs):
         self._rows = inputs.pop("row_ids", None)
+        if self.model.training and "input_ids" in inputs:       # count on the CPU copy: no device sync
+            ids, mask = inputs["input_ids"], inputs.get("attention_mask")
+            self.tokens["padded"] += ids.numel(); self.tokens["real"] += int(mask.sum()) if mask is not None else ids.numel()
         return super()._prepare_inputs(inputs)
 
-# %% ../nbs/05_train.ipynb #f575ab01
+    def evaluate(self, *a, **kw):
+        "Evaluate with `eval_collator` when one is set (causal LM: unpacked, padded rows)."
+        if self.eval_collator is None: return super().evaluate(*a, **kw)
+        train_collator, self.data_collator = self.data_collator, self.eval_collator
+        try: return super().evaluate(*a, **kw)
+        finally: self.data_collator = train_collator
+
+# %% ../nbs/05_train.ipynb #852cdf67
 def _save_checkpoint(self:LabTrainer, model, trial):
     folder = Path(self._get_output_dir(trial))/f"checkpoint-{self.state.global_step}"
     if self.args.should_save and folder.exists() and not (folder/CHECKPOINT_DONE).exists():
@@ -204,7 +248,7 @@ def _compute_loss(self:LabTrainer, model, inputs, return_outputs=False, num_item
 
 LabTrainer._save_checkpoint, LabTrainer.compute_loss = _save_checkpoint, _compute_loss
 
-# %% ../nbs/05_train.ipynb #3b8e687a
+# %% ../nbs/05_train.ipynb #c0604c1c
 class StopControl(TrainerCallback):
     "Stops training at the next step end: with a checkpoint on request, without one after a bad loss."
     def __init__(self): self.requested, self.trainer = threading.Event(), None
@@ -222,7 +266,7 @@ class StopControl(TrainerCallback):
         if self._bad() or self.requested.is_set(): control.should_save = control.should_evaluate = False
         return control
 
-# %% ../nbs/05_train.ipynb #852cdf67
+# %% ../nbs/05_train.ipynb #afc98602
 def _lower_is_better(metric:str)->bool: return "loss" in metric or "perplexity" in metric
 
 def training_args(cfg:TrainConfig, run:RunDir, has_eval:bool, progress:bool=True, device:str="cpu", precision:str="fp32"):
@@ -246,7 +290,7 @@ def training_args(cfg:TrainConfig, run:RunDir, has_eval:bool, progress:bool=True
         # them (and their gradients) by the number of processes under DDP; LM losses are token sums and need it
         average_tokens_across_devices=cfg.task != "classification")
 
-# %% ../nbs/05_train.ipynb #c0604c1c
+# %% ../nbs/05_train.ipynb #23e8bc13
 @dataclass
 class RunResult:
     "What a run produced: its folder and its final metrics (`results['stopped']` if it was stopped early)."
@@ -277,7 +321,7 @@ class RunResult:
                 "application/vnd.plotly.v1+json": self.figure().to_plotly_json()}
     def __repr__(self): return f"Run {self.path}\n{self.table().to_string()}"
 
-# %% ../nbs/05_train.ipynb #afc98602
+# %% ../nbs/05_train.ipynb #1e226a52
 def _prepare(cfg:TrainConfig):
     "Resolve and check everything cheap: config, model, data, device."
     cfg = cfg.resolved()
@@ -309,15 +353,51 @@ def _shared_run_dir(cfg:TrainConfig, device:str)->RunDir:
 def _say(msg, quiet):
     if not quiet and int(os.environ.get("RANK", "0")) == 0: print(msg, file=sys.stderr, flush=True)
 
-# %% ../nbs/05_train.ipynb #23e8bc13
+# %% ../nbs/05_train.ipynb #83b96e83
+GPU_PEAK_BF16 = {"H100 PCIe": 756e12, "H100": 989e12, "H200": 989e12, "GH200": 989e12, "A100": 312e12,
+                 "L40S": 362e12, "L4": 121e12, "A10G": 70e12}   # dense bf16 FLOP/s (no sparsity), by name
+
+def peak_flops(device_name:str=None, # e.g. torch.cuda.get_device_name()
+              )->float: # dense bf16 FLOP/s, or None when unknown
+    "The dense bf16 peak of a GPU known by (part of) its name."
+    if not device_name: return None
+    return next((v for k, v in sorted(GPU_PEAK_BF16.items(), key=lambda kv: -len(kv[0])) if k in device_name), None)
+
+def mfu_metrics(params:int, # parameters counted (the lab uses the model's total)
+                tokens:int, # real (non-padding) tokens trained on
+                seconds:float, # training wall time
+                peak:float=None, # peak FLOP/s of the device, if known
+               )->dict:
+    "tokens_per_second, flops_per_second (6 x params x tokens / seconds) and mfu (None without a peak)."
+    tps = tokens / seconds if seconds > 0 else 0.0
+    return dict(tokens_per_second=tps, flops_per_second=6 * params * tps, mfu=6 * params * tps / peak if peak else None)
+
+# %% ../nbs/05_train.ipynb #02a49448
+def peak_memory_mb(device:str)->float:
+    "Peak memory of this process in MB: allocated GPU memory on CUDA, else the largest resident set so far."
+    if device == "cuda": return torch.cuda.max_memory_allocated() / 2**20
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
+
+def train_throughput(tokens:dict, # {"real": n, "padded": n} counted by `LabTrainer`
+                     params:int, seconds:float, device:str="cpu")->dict:
+    "The throughput fields of a run's results (see above)."
+    name = torch.cuda.get_device_name() if device == "cuda" else None
+    pad = 1 - tokens["real"] / tokens["padded"] if tokens["padded"] else 0.0
+    m = mfu_metrics(params, tokens["real"], seconds, peak_flops(name))
+    return dict(tokens=tokens["real"], padded_tokens=tokens["padded"], padding_fraction=round(pad, 4),
+                tokens_per_second=round(m["tokens_per_second"], 1), flops_per_second=float(f"{m['flops_per_second']:.4g}"),
+                mfu=m["mfu"], peak_flops=peak_flops(name), device_name=name or device, peak_memory_mb=round(peak_memory_mb(device), 1))
+
+# %% ../nbs/05_train.ipynb #6c412520
 def _build_trainer(cfg, splits, run, log, callbacks, progress, device, precision, quiet):
-    from transformers import DataCollatorForLanguageModeling, DataCollatorWithPadding, EarlyStoppingCallback, PrinterCallback
+    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, PrinterCallback
     model, tok = build_model(cfg, splits.labels)
     counts = param_counts(model)
     _say(f"Model {cfg.model}: {counts['trainable']:,} of {counts['total']:,} parameters train.", quiet)
-    ds = tokenize_splits(splits, tok, cfg.task, cfg.max_length, splits.labels)
+    ds = tokenize_splits(splits, tok, cfg.task, cfg.max_length, splits.labels, cfg.packing)
     has_eval, clf = "validation" in ds, cfg.task == "classification"
-    base = DataCollatorWithPadding(tok, pad_to_multiple_of=8 if device == "cuda" else None) if clf else DataCollatorForLanguageModeling(tok, mlm=False)
+    base, ev = (DataCollatorWithPadding(tok, pad_to_multiple_of=8 if device == "cuda" else None), None) if clf else lm_collators(tok, cfg.packing, device)
     stop = next((c for c in callbacks if isinstance(c, StopControl)), None) or StopControl()
     cbs = [log, stop] + ([EarlyStoppingCallback(cfg.early_stopping)] if cfg.early_stopping and has_eval else [])
     cbs += sample_callbacks(cfg, run, splits, tok)          # predictions/generations of a fixed sample at each evaluation
@@ -326,12 +406,13 @@ def _build_trainer(cfg, splits, run, log, callbacks, progress, device, precision
     trainer = LabTrainer(model=model, args=training_args(cfg, run, has_eval, progress, device, precision), train_dataset=ds["train"],
                          eval_dataset=ds.get("validation"), data_collator=RowCollator(base), processing_class=tok,
                          compute_metrics=trainer_metrics if clf else None, callbacks=cbs,
-                         keep_checkpoints=cfg.save_total_limit, nonfinite=cfg.nonfinite, on_nonfinite=bad)
+                         keep_checkpoints=cfg.save_total_limit, nonfinite=cfg.nonfinite, on_nonfinite=bad,
+                         eval_collator=RowCollator(ev) if ev is not None else None)
     stop.trainer = trainer
     if not progress: trainer.remove_callback(PrinterCallback)   # quiet: no log dicts printed either
     return trainer, tok, ds, counts, stop
 
-# %% ../nbs/05_train.ipynb #5a9ba053
+# %% ../nbs/05_train.ipynb #2bd5029e
 def _before(run:RunDir, trainer, ds, log, lm:bool)->dict:
     "Held-out perplexity before training (causal LM), measured once and reused on resume."
     old = [r for r in run.metrics() if r.get("event") == "eval" and r.get("step") == 0 and "test_loss" in r]
@@ -351,11 +432,13 @@ def _run(cfg, splits, run, log, callbacks, progress, quiet, device, precision, r
     t0 = time.time()
     with quiet_transformers(logs=False):        # no "Writing model shards" bar at every checkpoint
         out = trainer.train(resume_from_checkpoint=resume_from)
-    results["train"] = dict(runtime_s=round(time.time() - t0, 2), steps=out.global_step,
-                            samples_per_second=out.metrics.get("train_samples_per_second"), loss=out.training_loss)
+    secs = time.time() - t0
+    results["train"] = dict(runtime_s=round(secs, 2), steps=out.global_step,
+                            samples_per_second=out.metrics.get("train_samples_per_second"), loss=out.training_loss,
+                            **train_throughput(trainer.tokens, counts["total"], secs, device))
     return trainer, tok, ds, stop, results
 
-# %% ../nbs/05_train.ipynb #57382e64
+# %% ../nbs/05_train.ipynb #3e762de8
 def _split_metrics(m:dict, prefix:str, lm:bool=False)->dict:
     "`{'test_accuracy': .9, ...}` → `{'accuracy': .9, ...}` (runtime fields dropped; perplexity added for LMs)."
     skip = ("runtime", "samples_per_second", "steps_per_second", "epoch")
@@ -374,7 +457,7 @@ def _save_final(trainer, tok, run:RunDir, main:bool):
     if dest.exists(): shutil.rmtree(dest)
     os.replace(tmp, dest)
 
-# %% ../nbs/05_train.ipynb #83b96e83
+# %% ../nbs/05_train.ipynb #e5d92aed
 def _predictions(trainer, ds, split_df:pd.DataFrame, labels:list)->tuple:
     "Per-row test predictions (row, text, label, pred, confidence, probs) and the test metrics."
     ds = ds.sort("length")                  # similar lengths together: less padding; rows stay attached to their predictions
@@ -403,7 +486,7 @@ def _finish(cfg, splits, run, log, trainer, tok, ds, results, main):
     if main: run.write_json("results.json", results)
     return RunResult(run, results)
 
-# %% ../nbs/05_train.ipynb #02a49448
+# %% ../nbs/05_train.ipynb #0eceb73b
 def _nonfinite_message(run:RunDir, log:MetricsLog, trainer)->str:
     e = next(r for r in reversed(log.records) if r.get("event") == "nonfinite")
     cks = run.checkpoints()
@@ -423,7 +506,7 @@ def _halve_batch(cfg:TrainConfig, run:RunDir, log:MetricsLog, quiet:bool)->Train
     if torch.cuda.is_available(): torch.cuda.empty_cache()
     return new
 
-# %% ../nbs/05_train.ipynb #f7e65a22
+# %% ../nbs/05_train.ipynb #e9888805
 def _execute(cfg, splits, run, log, callbacks, progress, quiet, device, precision, resume_from=None):
     main = _world(device)[0]
     if main: run.set_status("running")
@@ -455,7 +538,7 @@ def _execute(cfg, splits, run, log, callbacks, progress, quiet, device, precisio
     log.set_progress(state="finished")
     return res
 
-# %% ../nbs/05_train.ipynb #2bd5029e
+# %% ../nbs/05_train.ipynb #525a584a
 def train(cfg:TrainConfig=None, # the run's settings (default: the guide's recipe on the offline default)
           callbacks:list=None, # extra `TrainerCallback`s (e.g. a dashboard's `StopControl`)
           progress:bool=True, # show the Trainer's progress bar
@@ -472,7 +555,7 @@ def train(cfg:TrainConfig=None, # the run's settings (default: the guide's recip
          f"({', '.join(f'{k} {v:,}' for k, v in splits.sizes.items())}); {device}, {precision} ({why}).", quiet)
     return _execute(cfg, splits, run, log or MetricsLog(), callbacks or [], progress, quiet, device, precision)
 
-# %% ../nbs/05_train.ipynb #3e762de8
+# %% ../nbs/05_train.ipynb #9d4acc16
 _RESUME_FIXED = ("model", "task", "data", "text_col", "label_col", "split_col", "clean", "labels_patch", "leakage", "val_size", "test_size", "seed",
                  "max_train_samples", "max_eval_samples", "max_length", "lora", "lora_r", "lora_targets",
                  "freeze_layers", "freeze_embeddings", "output_dir", "run_name")
@@ -502,7 +585,7 @@ def resume(run_dir, # the run to continue
     return _execute(cfg, splits, run, log or MetricsLog(), callbacks or [], progress, quiet, device, precision,
                     resume_from=str(cks[-1]) if cks else None)
 
-# %% ../nbs/05_train.ipynb #a18d6f6d
+# %% ../nbs/05_train.ipynb #61144001
 class TrainingSession:
     "One training run (new or resumed) that can run in a background thread, be stopped, and be waited for."
     def __init__(self, cfg:TrainConfig=None, resume_dir=None, changes:dict=None):
@@ -528,7 +611,7 @@ class TrainingSession:
         self.log.set_progress(done=True)      # result (or error) is set: views can show it
         return self.result
 
-# %% ../nbs/05_train.ipynb #dd942ca2
+# %% ../nbs/05_train.ipynb #810f426a
 def _start(self:TrainingSession)->TrainingSession:
     "Start training in a background thread (returns at once)."
     if self.running: raise LabError("this session is already training", hint="stop it first")
