@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['token_lengths', 'length_report', 'tokenize_classification', 'pack_blocks', 'text_ids', 'tokenize_lm',
+__all__ = ['token_lengths', 'length_report', 'tokenize_classification', 'pack_blocks', 'text_ids', 'pack_texts', 'tokenize_lm',
            'tokenize_splits']
 
 # %% ../nbs/04_tokens.ipynb #015e8af7
@@ -38,7 +38,9 @@ def tokenize_classification(df:pd.DataFrame, # `text`, `label` (names) and `row`
     return datasets.Dataset.from_dict(cols)
 
 # %% ../nbs/04_tokens.ipynb #ecd670b3
-def pack_blocks(texts, tok, block:int, # tokens per block
+def pack_blocks(texts, # the texts of a split
+                tok, # the model's tokenizer
+                block:int, # tokens per block
                 min_block:int=16, # a shorter final block is dropped
                )->list: # lists of token ids
     "Concatenate tokenized `texts` (separated by EOS) and cut into blocks of `block` tokens."
@@ -48,30 +50,59 @@ def pack_blocks(texts, tok, block:int, # tokens per block
     blocks = [ids[i:i+block] for i in range(0, len(ids), block)]
     return [b for b in blocks if len(b) >= min(min_block, block)]
 
-def text_ids(texts, tok, max_length:int)->list: # lists of token ids
+def text_ids(texts, # the texts of a split
+             tok, # the model's tokenizer (it must have an EOS token)
+             max_length:int, # longest row in tokens, EOS included
+            )->list: # lists of token ids
     "Each text tokenized on its own, truncated to `max_length - 1` tokens, with EOS appended."
     enc = tok(list(texts), add_special_tokens=False, truncation=True, max_length=max_length - 1, verbose=False)
     return [x + [tok.eos_token_id] for x in enc["input_ids"]]
 
-def tokenize_lm(df:pd.DataFrame, tok, max_length:int,
+def pack_texts(lengths:list, # tokens of each text (each at most `capacity`)
+               capacity:int, # tokens per packed row
+              )->list: # lists of text indices, each list one row, in the texts' order
+    "Best-fit decreasing bin packing: texts into as few rows of at most `capacity` tokens as it finds."
+    import bisect
+    bins, free = [], []                                   # free: sorted (room left, bin) pairs
+    for i in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)):
+        n = lengths[i]
+        k = bisect.bisect_left(free, (n, -1))             # the fullest row that still has room
+        if k < len(free):
+            room, b = free.pop(k); bins[b].append(i); bisect.insort(free, (room - n, b))
+        else:
+            bins.append([i]); bisect.insort(free, (capacity - n, len(bins) - 1))
+    return [sorted(b) for b in bins]
+
+def tokenize_lm(df:pd.DataFrame, # a split with `text` and `row`
+                tok, # the model's tokenizer
+                max_length:int, # longest text (and, packed, longest row) in tokens
                 packing:str="blocks", # "blocks": texts joined into max_length blocks; "flatten"/"pad": one row per text
+                pack:bool=False, # "flatten": whole texts packed into rows of max_length tokens, with position_ids
                ):
-    "A `datasets.Dataset` with input_ids, attention_mask, length and row (the text's row, or the block's index)."
+    "A `datasets.Dataset` with input_ids, attention_mask (or position_ids when packed), length and row."
     import datasets
     if packing == "blocks":
         ids = pack_blocks(df["text"], tok, max_length); rows = list(range(len(ids)))
     else: ids, rows = text_ids(df["text"], tok, max_length), df["row"].tolist()
+    if packing == "flatten" and pack:
+        bins = pack_texts([len(x) for x in ids], max_length)
+        packed = [[t for i in b for t in ids[i]] for b in bins]
+        return datasets.Dataset.from_dict(dict(input_ids=packed, position_ids=[[p for i in b for p in range(len(ids[i]))] for b in bins],
+                                               length=[len(x) for x in packed], row=list(range(len(bins)))))
     return datasets.Dataset.from_dict(dict(input_ids=ids, attention_mask=[[1]*len(b) for b in ids],
                                            length=[len(b) for b in ids], row=rows))
 
-# %% ../nbs/04_tokens.ipynb #3564a4d4
+# %% ../nbs/04_tokens.ipynb #2e997080
 def tokenize_splits(splits, # a `Splits` (or dict of DataFrames)
-                    tok, task:str, max_length:int, labels:list=None,
-                    packing:str="blocks", # causal LM: blocks, flatten or pad (see `tokenize_lm`)
+                    tok, # the model's tokenizer
+                    task:str, # "classification" or "causal-lm"
+                    max_length:int, # longest input in tokens
+                    labels:list=None, # class names (classification), in the model's order
+                    packing:str="blocks", # causal LM: blocks, flatten or pad (see `tokenize_lm`); flatten packs the train split
                    ):
     "A `datasets.DatasetDict` of the non-empty splits, ready for the `Trainer`."
     import datasets
     label2id = {l: i for i, l in enumerate(labels or [])}
-    f = (lambda df: tokenize_classification(df, tok, max_length, label2id)) if task == "classification" else \
-        (lambda df: tokenize_lm(df, tok, max_length, packing))
-    return datasets.DatasetDict({k: f(df) for k, df in splits.items() if len(df)})
+    f = (lambda k, df: tokenize_classification(df, tok, max_length, label2id)) if task == "classification" else \
+        (lambda k, df: tokenize_lm(df, tok, max_length, packing, pack=k == "train"))
+    return datasets.DatasetDict({k: f(k, df) for k, df in splits.items() if len(df)})

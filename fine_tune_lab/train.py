@@ -140,14 +140,32 @@ class RowCollator:
 
 # %% ../nbs/05_train.ipynb #c30c11f5
 class FlattenCollator:
-    "Each batch as one padding-free row with per-text `position_ids` (no attention across texts)."
-    def __init__(self):
-        from transformers import DataCollatorWithFlattening
-        self.base = DataCollatorWithFlattening(return_position_ids=True)
+    "Texts packed into rows of at most `capacity` tokens, `position_ids` restarting per text (no attention across texts)."
+    def __init__(self, capacity:int=None, # tokens per row; None: the whole batch in one row (as `DataCollatorWithFlattening`)
+                 pad_id:int=0, # token id of a row's filler tail (never a target)
+                ): self.capacity, self.pad_id = capacity, pad_id
+    def _pack(self, seqs:list)->list:
+        "A batch of single texts as rows of (ids, position ids)."
+        cap = max([self.capacity or sum(map(len, seqs))] + [len(x) for x in seqs])
+        rows = []                                           # first fit, longest text first
+        for x in sorted(seqs, key=len, reverse=True):
+            r = next((r for r in rows if len(r[0]) + len(x) <= cap), None)
+            if r is None: rows.append(r := ([], []))
+            r[0].extend(x); r[1].extend(range(len(x)))
+        return rows
     def __call__(self, features:list):
-        batch = self.base([{"input_ids": f["input_ids"]} for f in features])
-        batch["use_cache"] = False        # with a cache, transformers ignores packed position ids
-        return batch
+        if "position_ids" in features[0]:                   # rows packed ahead (`tokenize_lm(..., pack=True)`)
+            rows = [(list(f["input_ids"]), list(f["position_ids"])) for f in features]
+        else: rows = self._pack([list(f["input_ids"]) for f in features])
+        n = max(len(r[0]) for r in rows)
+        ids = torch.full((len(rows), n), self.pad_id, dtype=torch.long)
+        pos, labels = torch.zeros_like(ids), torch.full_like(ids, -100)
+        for i, (x, p) in enumerate(rows):
+            t, q = torch.as_tensor(x), torch.as_tensor(p)
+            ids[i, :len(x)], pos[i, :len(x)], labels[i, :len(x)] = t, q, t.masked_fill(q == 0, -100)   # a text's first token
+            pos[i, len(x):] = torch.arange(n - len(x))      # the filler tail: a segment of its own       is never a target
+        # no attention_mask: transformers reads the boundaries from the position ids; with a cache it would ignore them
+        return dict(input_ids=ids, position_ids=pos, labels=labels, use_cache=False, real_tokens=sum(len(r[0]) for r in rows))
 
 class PadLMCollator:
     "Right-padded rows; labels are the real tokens (EOS included), -100 on padding."
@@ -161,13 +179,16 @@ class PadLMCollator:
         for i, f in enumerate(features): k = len(f["input_ids"]); ids[i, :k] = torch.as_tensor(f["input_ids"]); mask[i, :k] = 1
         return dict(input_ids=ids, attention_mask=mask, labels=ids.masked_fill(mask == 0, -100), use_cache=False)
 
-def lm_collators(tok, packing:str, # flatten, blocks or pad
-                 device:str="cpu")->tuple:
+def lm_collators(tok, # the model's tokenizer
+                 packing:str, # flatten, blocks or pad
+                 device:str="cpu", # "cuda" pads to multiples of 8
+                 max_length:int=None, # flatten: tokens per packed row (None: one row per batch)
+                )->tuple:
     "(training collator, evaluation collator) for a causal LM."
     from transformers import DataCollatorForLanguageModeling
     if packing == "blocks": return (c := DataCollatorForLanguageModeling(tok, mlm=False)), c
     pad = PadLMCollator(tok.pad_token_id, 8 if device == "cuda" else None)
-    return (FlattenCollator() if packing == "flatten" else pad), pad
+    return (FlattenCollator(max_length, tok.pad_token_id or 0) if packing == "flatten" else pad), pad
 
 # %% ../nbs/05_train.ipynb #3b8e687a
 def _fsync_tree(path:Path):
@@ -211,10 +232,11 @@ class LabTrainer(Trainer):
         return super()._get_eval_sampler(eval_dataset)
 
     def _prepare_inputs(self, inputs):
-        self._rows = inputs.pop("row_ids", None)
+        self._rows, real = inputs.pop("row_ids", None), inputs.pop("real_tokens", None)
         if self.model.training and "input_ids" in inputs:       # count on the CPU copy: no device sync
             ids, mask = inputs["input_ids"], inputs.get("attention_mask")
-            self.tokens["padded"] += ids.numel(); self.tokens["real"] += int(mask.sum()) if mask is not None else ids.numel()
+            self.tokens["padded"] += ids.numel()
+            self.tokens["real"] += int(real) if real is not None else int(mask.sum()) if mask is not None else ids.numel()
         return super()._prepare_inputs(inputs)
 
     def evaluate(self, *a, **kw):
@@ -397,13 +419,18 @@ def _build_trainer(cfg, splits, run, log, callbacks, progress, device, precision
     _say(f"Model {cfg.model}: {counts['trainable']:,} of {counts['total']:,} parameters train.", quiet)
     ds = tokenize_splits(splits, tok, cfg.task, cfg.max_length, splits.labels, cfg.packing)
     has_eval, clf = "validation" in ds, cfg.task == "classification"
-    base, ev = (DataCollatorWithPadding(tok, pad_to_multiple_of=8 if device == "cuda" else None), None) if clf else lm_collators(tok, cfg.packing, device)
+    base, ev = (DataCollatorWithPadding(tok, pad_to_multiple_of=8 if device == "cuda" else None), None) if clf else lm_collators(tok, cfg.packing, device, cfg.max_length)
+    args = training_args(cfg, run, has_eval, progress, device, precision)
+    if "position_ids" in ds["train"].column_names:            # packed rows: about batch_size texts per step, as unpacked
+        args.per_device_train_batch_size = max(1, round(cfg.batch_size * len(ds["train"]) / len(splits["train"])))
+        _say(f"Packed {len(splits['train']):,} texts into {len(ds['train']):,} rows of at most {cfg.max_length} tokens; "
+             f"{args.per_device_train_batch_size} rows per step keep about {cfg.batch_size} texts per step.", quiet)
     stop = next((c for c in callbacks if isinstance(c, StopControl)), None) or StopControl()
     cbs = [log, stop] + ([EarlyStoppingCallback(cfg.early_stopping)] if cfg.early_stopping and has_eval else [])
     cbs += sample_callbacks(cfg, run, splits, tok)          # predictions/generations of a fixed sample at each evaluation
     cbs += [c for c in callbacks if c is not stop]
     def bad(**e): log.record({"event": "nonfinite", **e})
-    trainer = LabTrainer(model=model, args=training_args(cfg, run, has_eval, progress, device, precision), train_dataset=ds["train"],
+    trainer = LabTrainer(model=model, args=args, train_dataset=ds["train"],
                          eval_dataset=ds.get("validation"), data_collator=RowCollator(base), processing_class=tok,
                          compute_metrics=trainer_metrics if clf else None, callbacks=cbs,
                          keep_checkpoints=cfg.save_total_limit, nonfinite=cfg.nonfinite, on_nonfinite=bad,

@@ -10,8 +10,8 @@ TEXTS = ["the cat sat on the mat", "a dog", "hello there, my friend, how are you
          "a much longer text that goes on and on about nothing in particular, for a while"]
 
 
-@pytest.mark.parametrize("impl", ["sdpa", "eager"])
-def test_flattened_batch_loss_equals_per_text_losses(tiny_llama, impl):
+@pytest.mark.parametrize("impl,capacity", [("sdpa", None), ("eager", None), ("sdpa", 24), ("eager", 24)])
+def test_flattened_batch_loss_equals_per_text_losses(tiny_llama, impl, capacity):
     "A flattened batch's loss is the token-weighted mean of the texts' losses computed one by one: no attention across texts."
     from transformers import AutoModelForCausalLM
     from fine_tune_lab.models import load_tokenizer
@@ -19,22 +19,31 @@ def test_flattened_batch_loss_equals_per_text_losses(tiny_llama, impl):
     model = AutoModelForCausalLM.from_pretrained(tiny_llama, attn_implementation=impl)
     model.train()                                          # as in training (the tiny model has no dropout)
     ids = [tok(t, add_special_tokens=False)["input_ids"] + [tok.eos_token_id] for t in TEXTS]
-    flat, pad = lm_collators(tok, "flatten")
+    flat, pad = lm_collators(tok, "flatten", max_length=capacity)
     feats = lambda: [{"input_ids": x, "attention_mask": [1] * len(x), "length": len(x), "row": i} for i, x in enumerate(ids)]
     fb, pb = RowCollator(flat)(feats()), RowCollator(pad)(feats())
-    assert fb["input_ids"].shape == (1, sum(map(len, ids))) and "attention_mask" not in fb
+    assert "attention_mask" not in fb and fb.pop("real_tokens") == sum(map(len, ids))
+    if capacity is None: assert fb["input_ids"].shape == (1, sum(map(len, ids)))
+    else:                                                  # rows of at most `capacity` (or the longest text), nearly full
+        assert fb["input_ids"].shape[1] <= max(capacity, max(map(len, ids))) and fb["input_ids"].shape[0] > 1
+        assert fb["input_ids"].numel() < 1.5 * sum(map(len, ids))
     fb.pop("row_ids"); pb.pop("row_ids")
     with torch.no_grad():
         alone = [(model(input_ids=torch.tensor([x]), labels=torch.tensor([x])).loss.item(), len(x) - 1) for x in ids]
         want = sum(l * n for l, n in alone) / sum(n for _, n in alone)
         assert model(**fb).loss.item() == pytest.approx(want, abs=1e-5)
         assert model(**pb).loss.item() == pytest.approx(want, abs=1e-5)
-        # and the logits of each text inside the flattened row are those of the text alone
-        logits = model(**fb).logits[0]
-        start = 0
-        for x in ids:
-            torch.testing.assert_close(logits[start:start + len(x)], model(input_ids=torch.tensor([x])).logits[0], atol=1e-5, rtol=1e-4)
-            start += len(x)
+        # and the logits of each text inside a packed row are those of the text alone
+        logits, seen = model(**fb).logits, 0
+        for r in range(fb["input_ids"].shape[0]):
+            pos = fb["position_ids"][r].tolist()
+            starts = [i for i, p in enumerate(pos) if p == 0] + [len(pos)]
+            for a, b in zip(starts, starts[1:]):
+                x = fb["input_ids"][r, a:b].tolist()
+                if x in ids:                                # a text (not the filler tail)
+                    torch.testing.assert_close(logits[r, a:b], model(input_ids=torch.tensor([x])).logits[0], atol=1e-5, rtol=1e-4)
+                    seen += 1
+        assert seen == len(ids)
 
 
 def _lm_csv(tmp_path):
@@ -55,7 +64,7 @@ def test_packing_modes_train_a_causal_lm(tmp_path, tiny_llama, packing):
     assert (res.path / "samples.jsonl").exists()
     assert t["tokens"] > 0 and t["tokens_per_second"] > 0 and t["flops_per_second"] > 0 and t["mfu"] is None
     if packing == "pad": assert 0 < t["padding_fraction"] < 1 and t["padded_tokens"] > t["tokens"]
-    elif packing == "flatten": assert t["padding_fraction"] == 0 and t["padded_tokens"] == t["tokens"]
+    elif packing == "flatten": assert 0 <= t["padding_fraction"] < 0.2                 # only the rows' filler tails
     else: assert t["padding_fraction"] < 0.05              # blocks: only the short last block is padded
     if packing != "blocks":
         # a flattened batch is one row of many tokens: the count is every text's tokens once per epoch
@@ -80,3 +89,19 @@ def test_mfu_formula():
     t = train_throughput({"real": 750, "padded": 1000}, params=10, seconds=2.0, device="cpu")
     assert t["padding_fraction"] == 0.25 and t["tokens_per_second"] == 375 and t["flops_per_second"] == 6 * 10 * 375
     assert t["mfu"] is None and t["peak_memory_mb"] > 0
+
+
+def test_flatten_packs_only_the_training_split(tmp_path, tiny_llama):
+    "Training rows hold several whole texts (position ids restart at each); evaluation keeps one row per text."
+    from fine_tune_lab.data import load_splits
+    from fine_tune_lab.models import load_tokenizer
+    from fine_tune_lab.tokens import tokenize_splits
+    tok = load_tokenizer(tiny_llama)
+    sp = load_splits(str(_lm_csv(tmp_path)), task="causal-lm", val_size=0.2, test_size=0.2)
+    dd = tokenize_splits(sp, tok, "causal-lm", 96, packing="flatten")
+    train, val = dd["train"], dd["validation"]
+    assert "position_ids" in train.column_names and "position_ids" not in val.column_names
+    assert len(train) < len(sp["train"]) and max(train["length"]) <= 96      # several texts per row
+    assert sum(p.count(0) for p in train["position_ids"]) == len(sp["train"])          # every text, once
+    assert sum(train["length"]) == sum(len(x) for x in tokenize_splits(sp, tok, "causal-lm", 96, packing="pad")["train"]["input_ids"])
+    assert len(val) == len(sp["validation"])
