@@ -12,12 +12,16 @@ __all__ = ['token_lengths', 'length_report', 'tokenize_classification', 'pack_bl
            'tokenize_splits']
 
 # %% ../nbs/04_tokens.ipynb #015e8af7
-def token_lengths(texts, tok)->np.ndarray:
+def token_lengths(texts, # the texts
+                  tok, # the model's tokenizer
+                 )->np.ndarray:
     "Length of each text in tokens (special tokens included), without truncation."
     return np.array([len(ids) for ids in tok(list(texts), truncation=False, verbose=False)["input_ids"]])
 
 def length_report(splits:dict, # {"train": df, ...} with a `text` column
-                  tok, max_length:int)->pd.DataFrame:
+                  tok, # the model's tokenizer
+                  max_length:int, # the truncation length to report against
+                 )->pd.DataFrame:
     "Token-length statistics and truncation per split."
     rows = {}
     for k, df in splits.items():
@@ -29,7 +33,10 @@ def length_report(splits:dict, # {"train": df, ...} with a `text` column
 
 # %% ../nbs/04_tokens.ipynb #f34f3807
 def tokenize_classification(df:pd.DataFrame, # `text`, `label` (names) and `row`
-                            tok, max_length:int, label2id:dict):
+                            tok, # the model's tokenizer
+                            max_length:int, # longer texts are truncated to this many tokens
+                            label2id:dict, # {label name: class id}
+                           ):
     "A `datasets.Dataset` with input_ids, attention_mask, labels, length and row."
     import datasets
     enc = tok(df["text"].tolist(), truncation=True, max_length=max_length)

@@ -27,14 +27,16 @@ __all__ = ['GPU_PEAK_BF16', 'perplexity', 'MetricsLog', 'effective_records', 'cp
            'TrainingSession']
 
 # %% ../nbs/05_train.ipynb #33b97456
-def perplexity(loss:float)->float:
+def perplexity(loss:float, # mean token cross-entropy (nats)
+              )->float:
     "exp(loss), capped so a diverged run reads `inf` rather than overflowing."
     return float(math.exp(loss)) if loss < 700 else float("inf")
 
 # %% ../nbs/05_train.ipynb #a6368772
 class MetricsLog(TrainerCallback):
     "Collects training/evaluation records and progress; writes records to the run; notifies listeners."
-    def __init__(self, run:RunDir=None):
+    def __init__(self, run:RunDir=None, # the run whose metrics.jsonl receives the records (None: memory only)
+                ):
         self.run, self.records, self.listeners = run, [], []
         self.progress = dict(step=0, max_steps=0, epoch=0.0, started=None, elapsed=0.0, state="idle")
 
@@ -69,7 +71,8 @@ def _on_log(self:MetricsLog, args, state, control, logs=None, **kw):
 MetricsLog.on_train_begin, MetricsLog.on_step_end, MetricsLog.on_log = _on_train_begin, _on_step_end, _on_log
 
 # %% ../nbs/05_train.ipynb #aef58df6
-def effective_records(records:list)->list:
+def effective_records(records:list, # a run's metric records, in the order written
+                     )->list:
     "Records with those superseded by a later resume (steps after the checkpoint resumed from) removed."
     out = []
     for r in records:
@@ -90,14 +93,16 @@ def devices()->list:
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available(): out.append("mps")
     return out
 
-def supported_precisions(device:str)->list:
+def supported_precisions(device:str, # "cpu", "cuda" or "mps"
+                        )->list:
     "Number formats offered on `device`."
     if device == "cuda": return ["fp32", "bf16", "fp16"] if torch.cuda.is_bf16_supported() else ["fp32", "fp16"]
     if device == "cpu": return ["fp32", "bf16"] if cpu_has_bf16() else ["fp32"]
     return ["fp32"]
 
 # %% ../nbs/05_train.ipynb #38f1d02b
-def pick_device(cfg:TrainConfig)->str:
+def pick_device(cfg:TrainConfig, # its `device` setting is honoured, "auto" picks a GPU when there is one
+               )->str:
     "The device the run will use."
     if cfg.device == "auto": return devices()[0] if devices()[0] != "mps" else "cpu"
     if cfg.device not in devices():
@@ -105,7 +110,9 @@ def pick_device(cfg:TrainConfig)->str:
                           hint="available: auto, " + ", ".join(devices()))
     return cfg.device
 
-def pick_precision(cfg:TrainConfig, device:str)->tuple:
+def pick_precision(cfg:TrainConfig, # its `precision` setting ("auto", "fp32", "bf16", "fp16")
+                   device:str, # the device the run uses
+                  )->tuple:
     "(precision, why) for this device."
     ok = supported_precisions(device)
     if cfg.precision == "auto":
@@ -118,7 +125,10 @@ def pick_precision(cfg:TrainConfig, device:str)->tuple:
 # %% ../nbs/05_train.ipynb #5ebcb8aa
 class SeededLengthGroupedSampler(torch.utils.data.Sampler):
     "Length-grouped order that depends only on (seed, epoch): reproducible across resumes."
-    def __init__(self, lengths:list, batch_size:int, seed:int=0):
+    def __init__(self, lengths:list, # tokens of each example
+                 batch_size:int, # examples per batch (per device)
+                 seed:int=0, # with the epoch, fixes the order
+                ):
         self.lengths, self.batch_size, self.seed, self.epoch = list(lengths), batch_size, seed, 0
     def set_epoch(self, epoch:int): self.epoch = int(epoch)
     def __len__(self): return len(self.lengths)
@@ -130,7 +140,8 @@ class SeededLengthGroupedSampler(torch.utils.data.Sampler):
 # %% ../nbs/05_train.ipynb #2da8db2b
 class RowCollator:
     "Wraps a collator: drops the `length` column, carries `row` ids as `row_ids`."
-    def __init__(self, base): self.base = base
+    def __init__(self, base, # the collator that builds the tensors
+                ): self.base = base
     def __call__(self, features:list):
         rows = [f.pop("row", None) for f in features]
         for f in features: f.pop("length", None)
@@ -200,7 +211,10 @@ def _fsync_tree(path:Path):
     try: os.fsync(fd)
     finally: os.close(fd)
 
-def prune_checkpoints(folder:Path, keep:int=None, best:str=None):
+def prune_checkpoints(folder:Path, # the run's checkpoints folder
+                      keep:int=None, # complete checkpoints to keep (None: all)
+                      best:str=None, # path of the best checkpoint, never removed
+                     ):
     "Remove incomplete checkpoints, and (if `keep`) complete ones beyond the newest `keep` — never the best."
     cks = sorted(Path(folder).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
     done = [p for p in cks if (p/CHECKPOINT_DONE).exists()]
@@ -212,7 +226,11 @@ def prune_checkpoints(folder:Path, keep:int=None, best:str=None):
 # %% ../nbs/05_train.ipynb #459370a0
 class LabTrainer(Trainer):
     "The `Trainer` with seeded length grouping, crash-safe checkpoints and non-finite loss handling."
-    def __init__(self, *a, keep_checkpoints:int=2, nonfinite:str="stop", on_nonfinite=None, eval_collator=None, **kw):
+    def __init__(self, *a, keep_checkpoints:int=2, # complete checkpoints kept (the best is always kept)
+                 nonfinite:str="stop", # on a NaN/inf loss: "stop" (keep the last good checkpoint) or "skip" the batch
+                 on_nonfinite=None, # called with the step and loss when one is non-finite
+                 eval_collator=None, # a different collator for evaluation (causal LM: unpacked padded rows)
+                 **kw):
         super().__init__(*a, **kw)
         self.keep_checkpoints, self.nonfinite, self.on_nonfinite = keep_checkpoints, nonfinite, on_nonfinite
         self.bad_step, self._rows, self.eval_collator = None, None, eval_collator
@@ -291,7 +309,13 @@ class StopControl(TrainerCallback):
 # %% ../nbs/05_train.ipynb #afc98602
 def _lower_is_better(metric:str)->bool: return "loss" in metric or "perplexity" in metric
 
-def training_args(cfg:TrainConfig, run:RunDir, has_eval:bool, progress:bool=True, device:str="cpu", precision:str="fp32"):
+def training_args(cfg:TrainConfig, # a resolved config
+                  run:RunDir, # the run folder (checkpoints go under it)
+                  has_eval:bool, # there is a validation split to evaluate on
+                  progress:bool=True, # show the Trainer's progress bar
+                  device:str="cpu", # where to train
+                  precision:str="fp32", # "fp32", "bf16" or "fp16"
+                 ):
     "`TrainingArguments` for a resolved config."
     from transformers import TrainingArguments
     by_steps = bool(cfg.eval_steps or cfg.save_steps)
@@ -316,8 +340,8 @@ def training_args(cfg:TrainConfig, run:RunDir, has_eval:bool, progress:bool=True
 @dataclass
 class RunResult:
     "What a run produced: its folder and its final metrics (`results['stopped']` if it was stopped early)."
-    run: RunDir
-    results: dict
+    run: RunDir # the run folder
+    results: dict # {"train": ..., "validation": ..., "test": ...} metrics (and "stopped" when stopped early)
 
     @property
     def path(self)->Path: return self.run.path
@@ -395,14 +419,18 @@ def mfu_metrics(params:int, # parameters counted (the lab uses the model's total
     return dict(tokens_per_second=tps, flops_per_second=6 * params * tps, mfu=6 * params * tps / peak if peak else None)
 
 # %% ../nbs/05_train.ipynb #02a49448
-def peak_memory_mb(device:str)->float:
+def peak_memory_mb(device:str, # "cuda" reads allocated GPU memory, anything else the process's resident set
+                  )->float:
     "Peak memory of this process in MB: allocated GPU memory on CUDA, else the largest resident set so far."
     if device == "cuda": return torch.cuda.max_memory_allocated() / 2**20
     import resource
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
 
 def train_throughput(tokens:dict, # {"real": n, "padded": n} counted by `LabTrainer`
-                     params:int, seconds:float, device:str="cpu")->dict:
+                     params:int, # parameters of the model (total)
+                     seconds:float, # wall time of training
+                     device:str="cpu", # "cuda" looks up the GPU's peak FLOP/s for MFU
+                    )->dict:
     "The throughput fields of a run's results (see above)."
     name = torch.cuda.get_device_name() if device == "cuda" else None
     pad = 1 - tokens["real"] / tokens["padded"] if tokens["padded"] else 0.0
@@ -588,7 +616,10 @@ _RESUME_FIXED = ("model", "task", "data", "text_col", "label_col", "split_col", 
                  "freeze_layers", "freeze_embeddings", "output_dir", "run_name")
 
 def resume(run_dir, # the run to continue
-           callbacks:list=None, progress:bool=True, quiet:bool=False, log:MetricsLog=None,
+           callbacks:list=None, # extra `TrainerCallback`s
+           progress:bool=True, # show the Trainer's progress bar
+           quiet:bool=False, # no status messages
+           log:MetricsLog=None, # a metrics log to fill (a dashboard passes its own)
            **changes)->RunResult: # settings to change, e.g. epochs=5
     "Continue a run from its last complete checkpoint."
     run = RunDir(run_dir)
@@ -615,7 +646,10 @@ def resume(run_dir, # the run to continue
 # %% ../nbs/05_train.ipynb #61144001
 class TrainingSession:
     "One training run (new or resumed) that can run in a background thread, be stopped, and be waited for."
-    def __init__(self, cfg:TrainConfig=None, resume_dir=None, changes:dict=None):
+    def __init__(self, cfg:TrainConfig=None, # a new run's settings
+                 resume_dir=None, # or: a run folder to resume
+                 changes:dict=None, # settings to change when resuming, e.g. {"epochs": 5}
+                ):
         self.cfg, self.resume_dir, self.changes = cfg, resume_dir, changes or {}
         self.log, self.stopper = MetricsLog(), StopControl()
         self.thread, self.result, self.error = None, None, None
