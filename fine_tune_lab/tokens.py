@@ -99,7 +99,7 @@ def tokenize_lm(df:pd.DataFrame, # a split with `text` and `row`
     return datasets.Dataset.from_dict(dict(input_ids=ids, attention_mask=[[1]*len(b) for b in ids],
                                            length=[len(b) for b in ids], row=rows))
 
-# %% ../nbs/04_tokens.ipynb #2e997080
+# %% ../nbs/04_tokens.ipynb #4756e856
 def tokenize_splits(splits, # a `Splits` (or dict of DataFrames)
                     tok, # the model's tokenizer
                     task:str, # "classification" or "causal-lm"
