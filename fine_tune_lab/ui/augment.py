@@ -14,11 +14,15 @@ from .core import View, esc
 __all__ = ['marked_html', 'pairs_html', 'AugmentDashboard']
 
 # %% ../../nbs/27_ui.augment.ipynb #09f08401
-def marked_html(original:str, augmented:str)->str:
+def marked_html(original:str, # the text before
+                augmented:str, # the text after augmentation
+               )->str:
     "The augmented text with words that differ from the original highlighted (escaped)."
     return " ".join(f"<mark>{esc(w)}</mark>" if c else esc(w) for w, c in changed_words(original, augmented))
 
-def pairs_html(pairs:pd.DataFrame, max_rows:int=50)->str:
+def pairs_html(pairs:pd.DataFrame, # from `preview` (and `label_check`)
+               max_rows:int=50, # rows shown
+              )->str:
     "Originals and augmented texts side by side; flipped labels (if checked) in red."
     checked = "flipped" in pairs
     head = "<tr><th>label</th><th>original</th><th>augmented</th><th>edits</th>" + ("<th>reference model</th>" if checked else "") + "</tr>"
@@ -34,7 +38,10 @@ def pairs_html(pairs:pd.DataFrame, max_rows:int=50)->str:
 class AugmentDashboard(View):
     "Preview augmentation and check labels; a thin view over `preview`, `label_check` and `paraphrase`."
     def __init__(self, data, # a `Splits` (its train split is used) or a DataFrame with `text` (and `label`)
-                 spec:str="delete:0.1,swap:0.1,synonym:0.1", copies:int=1, seed:int=42, rows:int=10,
+                 spec:str="delete:0.1,swap:0.1,synonym:0.1", # the augmentation to preview
+                 copies:int=1, # augmented versions per text
+                 seed:int=42, # fixes the augmentation
+                 rows:int=10, # rows previewed
                  reference=None, # a classification model folder, or a function texts -> (labels, confidences)
                  generator:str=None): # a causal LM (offline name or folder) for paraphrases
         import ipywidgets as w

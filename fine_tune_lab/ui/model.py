@@ -15,7 +15,9 @@ from .core import View, esc, html_table
 __all__ = ['KIND_STYLE', 'card_html', 'tokens_html', 'audit_html', 'ModelDashboard']
 
 # %% ../../nbs/26_ui.model.ipynb #7da38e7e
-def card_html(info:dict, task:str)->str:
+def card_html(info:dict, # from `model_info`
+              task:str, # the task, for the trade-off paragraph
+             )->str:
     "The info card and the trade-off paragraph for `task`."
     rows = "".join(f"<tr><td>{esc(f)}</td><td><b>{esc(v)}</b></td></tr>" for f, v in info_table(info).itertuples(index=False))
     return (f"<h4>{esc(info['name'])}</h4><table>{rows}</table>"
@@ -24,13 +26,15 @@ def card_html(info:dict, task:str)->str:
 KIND_STYLE = dict(text="background:#eef3ff", special="background:#ddd;color:#555", unknown="background:#ffd6d6;font-weight:bold",
                   cut="background:#fff;color:#aaa;text-decoration:line-through")
 
-def tokens_html(view:pd.DataFrame)->str:
+def tokens_html(view:pd.DataFrame, # from `token_view`
+               )->str:
     "Tokens as coloured chips: text, special, unknown, cut by max_length; masked (loss ignores them) underlined red."
     chip = lambda t, k, m: (f"<span title='{esc(k)}{' (label -100: no loss)' if m else ''}' style='{KIND_STYLE[k]};padding:1px 3px;margin:1px;"
                             f"border-radius:3px;display:inline-block;{'border-bottom:2px solid #c00;' if m else ''}'>{esc(t)}</span>")
     return "".join(chip(t, k, m) for t, k, m in view[["token", "kind", "masked"]].itertuples(index=False))
 
-def audit_html(au:TokenAudit)->str:
+def audit_html(au:TokenAudit, # from `token_audit`
+              )->str:
     "Per-class table, unknown-token rate, suggestion and warnings."
     warns = "".join(f"<li style='color:#b00020'>{esc(w)}</li>" for w in au.warnings) or "<li>none</li>"
     return (html_table(au.per_class) + f"<p>unknown tokens: <b>{au.unk_rate:.2%}</b> · suggested max_length "
@@ -41,7 +45,9 @@ def audit_html(au:TokenAudit)->str:
 class ModelDashboard(View):
     "Pick a model and audit tokenisation; a thin view over `recommend`, `model_info` and `token_audit`."
     def __init__(self, data=None, # a `Splits` or a DataFrame with `text` (and `label`) to audit
-                 cfg:TrainConfig=None, examples:int=3):
+                 cfg:TrainConfig=None, # starting settings (model, task, batch size, max_length, precision, freezing, LoRA)
+                 examples:int=3, # texts shown as coloured tokens
+                ):
         import ipywidgets as w
         self.cfg, self.data, self.examples = (cfg or TrainConfig()).resolved(), data, examples
         self.info = self.audit = None
