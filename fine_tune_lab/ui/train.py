@@ -137,7 +137,7 @@ TrainMonitor._on_event, TrainMonitor.redraw = _on_event, _redraw
 # %% ../../nbs/22_ui.train.ipynb #f75be08f
 SECTIONS = {
     "Model and task": ["model", "task", "trust_remote_code"],
-    "Data": ["data", "text_col", "label_col", "split_col", "clean", "labels_patch", "leakage", "val_size", "test_size", "max_length", "max_train_samples", "max_eval_samples"],
+    "Data": ["data", "text_col", "label_col", "split_col", "clean", "labels_patch", "leakage", "val_size", "test_size", "max_length", "packing", "augment", "augment_copies", "max_train_samples", "max_eval_samples"],
     "Hyperparameters": ["learning_rate", "batch_size", "epochs", "weight_decay", "warmup", "scheduler", "grad_accum", "eval_batch_size"],
     "Regularisation and freezing": ["dropout", "classifier_dropout", "freeze_embeddings", "freeze_layers"],
     "LoRA": ["lora", "lora_r", "lora_alpha", "lora_dropout", "lora_targets"],
