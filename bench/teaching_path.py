@@ -8,7 +8,8 @@ compares a model. Target: under 30 minutes wall on 2 CPU cores, with the tutoria
 
 Each notebook runs headless through papermill (live=False where the notebook has it), in a fresh folder, one
 after the other, exactly as a learner's kernel would. Prints the wall time of each step, the total, the test
-accuracy of both runs and the comparison's verdict. Usage: python bench/teaching_path.py [--quick]
+accuracy of both runs and what was exported
+(the comparison itself is in 4-evaluate-compare-export.ipynb in the printed folder). Usage: python bench/teaching_path.py [--quick]
 (--quick: 200 training rows, to check the script itself in a minute).
 """
 import argparse, json, os, sys, tempfile, time
