@@ -173,8 +173,9 @@ class FlattenCollator:
         pos, labels = torch.zeros_like(ids), torch.full_like(ids, -100)
         for i, (x, p) in enumerate(rows):
             t, q = torch.as_tensor(x), torch.as_tensor(p)
-            ids[i, :len(x)], pos[i, :len(x)], labels[i, :len(x)] = t, q, t.masked_fill(q == 0, -100)   # a text's first token
-            pos[i, len(x):] = torch.arange(n - len(x))      # the filler tail: a segment of its own       is never a target
+            # a text's first token is never a target (it would be predicted from the previous text)
+            ids[i, :len(x)], pos[i, :len(x)], labels[i, :len(x)] = t, q, t.masked_fill(q == 0, -100)
+            pos[i, len(x):] = torch.arange(n - len(x))      # the filler tail: a segment of its own, never a target
         # no attention_mask: transformers reads the boundaries from the position ids; with a cache it would ignore them
         return dict(input_ids=ids, position_ids=pos, labels=labels, use_cache=False, real_tokens=sum(len(r[0]) for r in rows))
 
