@@ -84,7 +84,10 @@ def _config(self:ModelDashboard)->TrainConfig:
     return self.cfg.replace(task=task, model=self.model.value.strip() or None, batch_size=self.batch_size.value, max_length=self.max_length.value,
                             precision=self.precision.value, freeze_layers=0 if self.lora.value else self.freeze_layers.value, lora=self.lora.value)
 
-def _set_task(self:ModelDashboard, task:str):
+def _set_task(self:ModelDashboard,
+              task:str, # "classification", "causal-lm" or "seq2seq"
+             ):
+    "List the recommended models for `task`, pick the first usable one (not for seq2seq) and redraw."
     rec = recommend(task)
     self.recs.value = f"<b>Models for {esc(task)}</b>" + html_table(rec)
     self.model.options = tuple(rec["name"]) + tuple(local_models())
