@@ -64,11 +64,6 @@ class AugmentDashboard(View):
         self.show()
 
 # %% ../../nbs/27_ui.augment.ipynb #d4cc3c3c
-def _guarded(self:AugmentDashboard, fn):
-    self.message.value = ""
-    try: fn()
-    except LabError as e: self.message.value = f"<span style='color:#b00020'>⚠ {esc(e)}</span>"
-
 def _draw(self:AugmentDashboard):
     self.table.value = pairs_html(self.pairs, max_rows=500)
     n = len(self.pairs)
@@ -81,7 +76,7 @@ def _show(self:AugmentDashboard):
     def go():
         self.pairs = preview(self.df, self.spec.value, self.copies.value, self.seed.value, self.rows.value)
         self._draw()
-    self._guarded(go)
+    self.guarded(go)
 
 def _check(self:AugmentDashboard):
     "Ask the reference model for the label of each original and augmented text."
@@ -89,7 +84,7 @@ def _check(self:AugmentDashboard):
         if self._predict is None: self._predict = self.reference if callable(self.reference) else classifier(self.reference)
         self.pairs = label_check(self.pairs.drop(columns=["pred_original", "pred_augmented", "confidence", "flipped"], errors="ignore"), self._predict)
         self._draw()
-    self._guarded(go)
+    self.guarded(go)
 
 def _paraphrase(self:AugmentDashboard):
     "Paraphrases of the first rows from the generator, in place of the word-level preview."
@@ -99,7 +94,7 @@ def _paraphrase(self:AugmentDashboard):
         self.pairs = pd.DataFrame(dict(original=head["text"].values, augmented=out, copy=0))
         if "label" in head: self.pairs.insert(0, "label", head["label"].values)
         self._draw()
-    self._guarded(go)
+    self.guarded(go)
 
-AugmentDashboard._guarded, AugmentDashboard._draw, AugmentDashboard.show = _guarded, _draw, _show
+AugmentDashboard._draw, AugmentDashboard.show = _draw, _show
 AugmentDashboard.check, AugmentDashboard.paraphrase = _check, _paraphrase

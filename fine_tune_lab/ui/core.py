@@ -13,11 +13,20 @@ __all__ = ['View', 'esc', 'html_table', 'Throttle', 'ConfigForm']
 
 # %% ../../nbs/20_ui.core.ipynb #5bcecb52
 class View:
-    "Base for dashboards: subclasses build `self.widget`; displaying the view displays it."
-    widget = None
+    "Base for dashboards: subclasses build `self.widget` (and `self.message`, an HTML widget); displaying the view displays it."
+    widget = message = None
     def _ipython_display_(self):
         from IPython.display import display
         display(self.widget)
+
+    def guarded(self, fn, # what a button or control does
+                clear:bool=True, # clear an earlier message first
+               )->bool: # True when `fn` ran without a `LabError`
+        "Run `fn`; a `LabError` (bad input, missing file…) is shown escaped in `self.message` instead of a traceback."
+        from fine_tune_lab.core import LabError
+        if clear: self.message.value = ""
+        try: fn(); return True
+        except LabError as e: self.message.value = f"<span style='color:#b00020'>⚠ {esc(e)}</span>"; return False
 
 # %% ../../nbs/20_ui.core.ipynb #375ea7de
 def esc(text, # any value; `None` gives an empty string

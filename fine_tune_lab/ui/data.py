@@ -91,16 +91,12 @@ def _build(self:DataDashboard, w):
     self.tabs = w.Tab(children=[prof, clean, removed], titles=("Profile", "Clean", "Removed rows"))
     self.widget = w.VBox([w.HTML(f"<b>{esc(self.source)}</b>: text column <code>{esc(self.text_col)}</code>"
                                  + (f", label column <code>{esc(self.label_col)}</code>" if self.label_col else "")), self.tabs, self.message])
-    self.apply_btn.on_click(lambda _: self._guard(self.apply)); self.save_btn.on_click(lambda _: self._guard(self.save))
-    self.restore_btn.on_click(lambda _: self._guard(lambda: self.restore(list(self.picker.value))))
+    self.apply_btn.on_click(lambda _: self.guarded(self.apply, False)); self.save_btn.on_click(lambda _: self.guarded(self.save, False))
+    self.restore_btn.on_click(lambda _: self.guarded(lambda: self.restore(list(self.picker.value)), False))
     self.step.observe(lambda ch: self._show_removed(), names="value")
     self.form.listeners.append(lambda cfg: setattr(self.apply_btn, "disabled", cfg is None))
 
-def _guard(self:DataDashboard, fn):
-    try: fn()
-    except LabError as e: self.message.value = f'<span style="color:#b00020">{esc(e)}</span>'
-
-DataDashboard._build, DataDashboard._guard = _build, _guard
+DataDashboard._build = _build
 
 # %% ../../nbs/21_ui.data.ipynb #15baad6f
 def _apply(self:DataDashboard)->CleanResult:

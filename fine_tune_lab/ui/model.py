@@ -95,10 +95,6 @@ def _set_task(self:ModelDashboard,
     if task != "seq2seq" and len(usable): self.model.value = usable.iloc[0]
     self.refresh()
 
-def _guarded(self:ModelDashboard, fn):
-    try: fn(); return True
-    except LabError as e: self.message.value = f"<span style='color:#b00020'>⚠ {esc(e)}</span>"; return False
-
 def _refresh(self:ModelDashboard):
     "Redraw the info card for the chosen model and settings."
     self.message.value = ""
@@ -108,9 +104,9 @@ def _refresh(self:ModelDashboard):
         cfg = self.config()
         self.info = model_info(cfg.model, cfg)
         self.card.value = card_html(self.info, cfg.task)
-    self._guarded(go)
+    self.guarded(go, clear=False)
 
-ModelDashboard.config, ModelDashboard.set_task, ModelDashboard._guarded, ModelDashboard.refresh = _config, _set_task, _guarded, _refresh
+ModelDashboard.config, ModelDashboard.set_task, ModelDashboard.refresh = _config, _set_task, _refresh
 
 # %% ../../nbs/26_ui.model.ipynb #935cd82e
 def _audit_now(self:ModelDashboard):
@@ -130,5 +126,5 @@ def _audit_now(self:ModelDashboard):
         df = self.data["train"] if isinstance(self.data, dict) else self.data
         self.tokens.value = "".join(f"<p><b>{esc(r.label) if 'label' in df else ''}</b> {tokens_html(token_view(r.text, tok, cfg.max_length, cfg.task))}</p>"
                                     for r in df.head(self.examples).itertuples())
-    self._guarded(go)
+    self.guarded(go, clear=False)
 ModelDashboard.audit_now = _audit_now
