@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fine_tune_lab.core import TrainConfig
+from fine_tune_lab.config import TrainConfig
 from fine_tune_lab.train import train
 
 

@@ -4,11 +4,11 @@ import sys
 
 import pandas as pd
 
-from fine_tune_lab.label import LabelSession, _queue
+from fine_tune_lab.label import LabelSession, queue_frame
 
 if __name__ == "__main__":
     folder, n = sys.argv[1], int(sys.argv[2])
-    q = _queue(pd.DataFrame({"row": range(n), "text": [f"text {i}" for i in range(n)], "label": [None] * n}), "no label")
+    q = queue_frame(pd.DataFrame({"row": range(n), "text": [f"text {i}" for i in range(n)], "label": [None] * n}), "no label")
     s = LabelSession(q, ["a", "b"], folder, "ann")
     while s.current is not None:
         row = s.current["row"]

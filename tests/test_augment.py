@@ -3,9 +3,10 @@ import pandas as pd
 import pytest
 
 from fine_tune_lab.augment import augment_splits, augment_texts, parse_augment
-from fine_tune_lab.core import ConfigError, RunDir, TrainConfig
-from fine_tune_lab.data import load_splits
-from fine_tune_lab.train import _prepare, train
+from fine_tune_lab.core import ConfigError, RunDir
+from fine_tune_lab.config import TrainConfig
+from fine_tune_lab.prepare import prepare
+from fine_tune_lab.train import train
 
 
 @pytest.mark.parametrize("spec, part", [("delete:0.1,swop:0.1", "Did you mean 'swap'?"), ("delete", "has no ':probability'"),
@@ -28,7 +29,7 @@ def test_reproducible_and_independent_of_order():
 
 
 def test_evaluation_splits_untouched_and_never_equal(reviews_csv):
-    sp = load_splits(reviews_csv, seed=1)
+    sp = prepare(TrainConfig(data=str(reviews_csv), seed=1))
     # a validation text that augmentation of a train text would produce is dropped, never trained on
     asp = augment_splits(sp, "delete:0.5", copies=5, seed=1)
     for k in ("validation", "test"):
@@ -43,8 +44,8 @@ def test_evaluation_splits_untouched_and_never_equal(reviews_csv):
 def test_train_path_augments_train_only(tmp_path, tiny_bert, reviews_csv):
     cfg = TrainConfig(model=tiny_bert, data=str(reviews_csv), augment="delete:0.2,swap:0.1,synonym:0.2", augment_copies=2,
                       epochs=1, batch_size=16, output_dir=str(tmp_path), run_name="aug", eval_samples=0)
-    plain = load_splits(str(reviews_csv), seed=cfg.seed)
-    _, splits, _, _ = _prepare(cfg)
+    plain = prepare(TrainConfig(data=str(reviews_csv), seed=cfg.seed))
+    splits = prepare(cfg)
     for k in ("validation", "test"):
         pd.testing.assert_frame_equal(splits[k], plain[k])
     assert len(splits["train"]) == len(plain["train"]) + splits.augmentation["added"]

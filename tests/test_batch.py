@@ -10,7 +10,7 @@ import yaml
 from conftest import ROOT
 from fine_tune_lab.batch import collect, plan_budget, plan_sweep, read_glued, run_state, sweep, write_job_array
 from fine_tune_lab.cli import main
-from fine_tune_lab.core import TrainConfig
+from fine_tune_lab.config import TrainConfig
 
 TRAIN_NB = str(ROOT / "nbs/tutorials/train.ipynb")
 

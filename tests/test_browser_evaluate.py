@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from fine_tune_lab.core import TrainConfig
+from fine_tune_lab.config import TrainConfig
 from fine_tune_lab.train import train
 from jupyter_browser import write_notebook
 

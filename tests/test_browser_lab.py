@@ -6,7 +6,8 @@ import time
 import pytest
 import yaml
 
-from fine_tune_lab.ui.lab import TABS, starter_notebook
+from fine_tune_lab.project import starter_notebook
+from fine_tune_lab.ui.lab import TABS
 from lab_project import make_project
 
 pytestmark = pytest.mark.browser

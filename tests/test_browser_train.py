@@ -12,7 +12,7 @@ def test_dashboard_trains_stops_resumes(lab, tiny_bert, reviews_csv):
     runs = lab.root / "runs"
     write_notebook(lab.root / "dash.ipynb", [
         "import os; os.environ['HF_HUB_OFFLINE'] = '1'\n"
-        "from fine_tune_lab.core import TrainConfig\n"
+        "from fine_tune_lab.config import TrainConfig\n"
         "from fine_tune_lab.ui.train import TrainDashboard\n"
         f"d = TrainDashboard(TrainConfig(model={tiny_bert!r}, data={str(reviews_csv)!r}, epochs=300, batch_size=8,\n"
         f"    logging_steps=1, eval_steps=24, save_steps=24, output_dir={str(runs)!r}, run_name='ui', precision='fp32'))\n"

@@ -9,7 +9,9 @@ import pytest
 
 from fine_tune_lab.cli import main
 from fine_tune_lab.core import DataError
-from fine_tune_lab.data import MAX_LINE, load_source, line_of, load_splits
+from fine_tune_lab.config import TrainConfig
+from fine_tune_lab.data import MAX_LINE, load_source, line_of
+from fine_tune_lab.prepare import prepare
 
 GOOD = "".join(f"a fine review number {i},{'pos' if i % 2 else 'neg'}\n" for i in range(40))
 SPLIT = "".join(f"a review {i},{'pos' if i % 2 else 'neg'},train\n" for i in range(30))
@@ -85,7 +87,7 @@ def test_bad_input_library(case, tmp_path):
     f = make(tmp_path / name, content)
     before = digest(f)
     with pytest.raises(DataError) as e:
-        load_splits(str(f), **settings)
+        prepare(TrainConfig(data=str(f), **settings))
     msg = str(e.value).replace(str(tmp_path) + "/", "")
     for part in expect:
         assert part in msg, f"{case}: {part!r} not in {msg!r}"
@@ -112,7 +114,7 @@ def test_unlabelled_rows_are_reported_not_trained(tmp_path, capsys):
     assert main(["data", "check", str(f), "--no-tokens"]) == 0
     out = capsys.readouterr().out
     assert "2 rows have no label in column 'label' (rows 42, 43)" in out and "ok: ready to train" in out
-    sp = load_splits(str(f))
+    sp = prepare(TrainConfig(data=str(f)))
     assert sorted(sp.unlabelled["row"]) == [40, 41] and sum(sp.sizes.values()) == 40
     assert sp.summary()["unlabelled"] == 2
 
@@ -122,12 +124,12 @@ def test_multi_label_profiles_but_refuses_training(tmp_path, capsys):
     assert main(["data", "check", str(f), "--no-tokens"]) == 0
     assert "multi-label data" in capsys.readouterr().out
     with pytest.raises(DataError, match=r"ml.jsonl, row 4, column 'label': the data is multi-label \(row 4 has labels \['a', 'b'\]\)"):
-        load_splits(str(f))
+        prepare(TrainConfig(data=str(f)))
     g = make(tmp_path / "ml.csv", "text,tags\n" + "".join(f"review {i},{'a|b' if i % 3 else 'a'}\n" for i in range(20)))
     assert main(["data", "profile", str(g), "--no-tokens"]) == 0
     assert "labels look like lists separated by '|'" in capsys.readouterr().out
     with pytest.raises(DataError, match="multi-label"):
-        load_splits(str(g), label_sep="|")
+        prepare(TrainConfig(data=str(g)), label_sep="|")
 
 
 def test_bad_data_fails_before_training(tmp_path, tiny_bert, capsys):
@@ -155,7 +157,7 @@ def test_readable_variants(tmp_path):
     df.to_excel(tmp_path / "d.xlsx", index=False)
     df.to_parquet(tmp_path / "d.parquet")
     for src in (tmp_path / "semi.csv", tmp_path / "u16.csv", tmp_path / "d.xlsx", tmp_path / "d.parquet", df):
-        sp = load_splits(src)
+        sp = prepare(TrainConfig(), frame=src) if isinstance(src, pd.DataFrame) else prepare(TrainConfig(data=str(src)))
         assert sum(sp.sizes.values()) == 30 and sp.labels == ["neg", "pos"], src
 
 
@@ -164,7 +166,7 @@ def test_datasets_folder_keeps_its_splits(tmp_path):
     dd = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": [f"good {i}" for i in range(20)], "label": ["a", "b"] * 10}),
                                "test": datasets.Dataset.from_dict({"text": ["other 1", "other 2"], "label": ["a", "b"]})})
     dd.save_to_disk(str(tmp_path / "ds"))
-    sp = load_splits(str(tmp_path / "ds"), split_col="split")
+    sp = prepare(TrainConfig(data=str(tmp_path / "ds"), split_col="split"))
     assert sp.sizes == {"train": 20, "validation": 0, "test": 2}
 
 

@@ -5,8 +5,10 @@ import pandas as pd
 import pytest
 
 from fine_tune_lab.clean import CleanConfig, clean_frame, clean_source, leakage_report, lsh_bands, minhash_signatures, near_duplicate_pairs, shingles
-from fine_tune_lab.core import RunDir, TrainConfig
-from fine_tune_lab.data import load_splits, prepare_frame
+from fine_tune_lab.core import RunDir
+from fine_tune_lab.config import TrainConfig
+from fine_tune_lab.data import prepare_frame
+from fine_tune_lab.prepare import prepare
 from fine_tune_lab.train import train
 
 
@@ -91,14 +93,14 @@ def test_leakage_guard_removes_from_evaluation_side():
     rng = np.random.default_rng(0)
     texts = [" ".join(rng.choice([f"w{i}" for i in range(3000)], 12)) for _ in range(200)]   # unrelated texts
     df = pd.DataFrame({"text": texts + [t.upper() + "!" for t in texts[:20]], "label": (["a", "b"] * 100) + (["a", "b"] * 10)})
-    sp = load_splits(df, seed=1)
+    sp = prepare(TrainConfig(seed=1), frame=df)
     assert len(sp.leaked) > 0 and set(sp.leaked["split"]) <= {"validation", "test"} and set(sp.leaked["step"]) == {"exact"}
     keys = {t.lower().strip("!") for t in sp["train"]["text"]}
     assert not any(t.lower().strip("!") in keys for k in ("validation", "test") for t in sp[k]["text"])
     assert sp.summary()["leakage"]["removed"] == len(sp.leaked)
-    rep = load_splits(df, seed=1, leakage="report")
+    rep = prepare(TrainConfig(seed=1, leakage="report"), frame=df)
     assert len(rep.leaked) == len(sp.leaked) and sum(rep.sizes.values()) == sum(sp.sizes.values()) + len(sp.leaked)
-    off = load_splits(df, seed=1, leakage="off")
+    off = prepare(TrainConfig(seed=1, leakage="off"), frame=df)
     assert len(off.leaked) == 0 and sum(off.sizes.values()) == 220
 
 
@@ -112,7 +114,7 @@ def test_near_leakage_uses_the_recipe_threshold():
 
 def test_builtin_default_run_data_is_unchanged_by_the_guard():
     "The default run's data: rotten_tomatoes loses only a handful of evaluation rows to the guard."
-    sp = load_splits("rotten_tomatoes")
+    sp = prepare(TrainConfig(data="rotten_tomatoes"))
     assert 0 < len(sp.leaked) < 60 and sum(sp.sizes.values()) + len(sp.leaked) == 12808
     assert len(sp.unlabelled) == 0 and sp.empty == 0
 

@@ -7,8 +7,10 @@ import pytest
 import torch
 
 from fine_tune_lab.cli import main
-from fine_tune_lab.core import RunDir, TrainConfig
-from fine_tune_lab.evaluation import compare_runs, evaluate_run, load_metric, metric_path, predict_proba, samples, send_flips
+from fine_tune_lab.core import RunDir
+from fine_tune_lab.config import TrainConfig
+from fine_tune_lab.evaluation import compare_runs, evaluate_run, samples, send_flips
+from fine_tune_lab.scores import load_metric, metric_path, predict_proba
 from fine_tune_lab.export import export_run
 from fine_tune_lab.train import train
 
@@ -143,7 +145,7 @@ def test_lora_export_adapter_and_merged_agree(tmp_path, tiny_bert, reviews_csv):
     assert (ad / "adapter_config.json").exists() and not (mg / "adapter_config.json").exists()
     texts = pd.read_json(r.path / "predictions.jsonl", lines=True)["text"].tolist()
     tok = AutoTokenizer.from_pretrained(mg)
-    from fine_tune_lab.evaluation import label_kwargs
+    from fine_tune_lab.models import label_kwargs
     assert "AutoPeftModelForSequenceClassification.from_pretrained(FOLDER, num_labels=len(labels)" in (ad / "README.md").read_text()
     p1 = predict_proba(AutoPeftModelForSequenceClassification.from_pretrained(ad, **label_kwargs(["neg", "pos"])).eval(), tok, texts)
     p2 = predict_proba(AutoModelForSequenceClassification.from_pretrained(mg).eval(), tok, texts)

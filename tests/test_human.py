@@ -144,7 +144,7 @@ def test_rubric_aggregates_match_statsmodels(tmp_path):
 def test_ab_notebook_headless(tmp_path, tiny_llama):
     from conftest import ROOT
     from fine_tune_lab.batch import run_notebook
-    from fine_tune_lab.core import TrainConfig
+    from fine_tune_lab.config import TrainConfig
     from fine_tune_lab.train import train
     ft = train(TrainConfig(task="causal-lm", model=tiny_llama, epochs=2, max_length=32, learning_rate=3e-3, output_dir=str(tmp_path / "runs")),
                progress=False, quiet=True)

@@ -6,7 +6,8 @@ import sys
 import pytest
 
 from fine_tune_lab.cli import main
-from fine_tune_lab.ui.lab import TABS, LabApp, Project, starter_notebook
+from fine_tune_lab.project import Project, starter_notebook
+from fine_tune_lab.ui.lab import TABS, LabApp
 from lab_project import make_project
 
 

@@ -13,9 +13,11 @@ import pandas as pd
 import pytest
 
 from fine_tune_lab.cli import main
-from fine_tune_lab.core import ConfigError, DataError, RunDir, TrainConfig
+from fine_tune_lab.core import ConfigError, DataError, RunDir
+from fine_tune_lab.config import TrainConfig
 from fine_tune_lab.label import (LabelSession, LabelStore, agreement, apply_patch, combine_queues, disagreements, file_queue,
-                                 load_rows, make_patch, suspect_queue, unlabelled_queue, _queue)
+                                 load_rows, make_patch, unlabelled_queue, queue_frame)
+from fine_tune_lab.suspects import suspect_queue
 from fine_tune_lab.store import AppendLog
 from fine_tune_lab.train import resume, train
 
@@ -40,12 +42,12 @@ def test_sigkill_never_loses_a_submitted_label(tmp_path):
         assert acked <= set(decided), f"kill {k}: lost {sorted(acked - set(decided))[:5]}"
         assert all(decided[r]["label"] == ("a" if r % 2 else "b") for r in acked)
     assert len(acked) > 100
-    s = LabelSession(_queue(pd.DataFrame({"row": range(n), "text": ["t"] * n, "label": [None] * n}), "x"), ["a", "b"], tmp_path, "ann")
+    s = LabelSession(queue_frame(pd.DataFrame({"row": range(n), "text": ["t"] * n, "label": [None] * n}), "x"), ["a", "b"], tmp_path, "ann")
     assert s.current["row"] == min(set(range(n)) - set(LabelStore(tmp_path, "ann").decisions()))   # resumes at the first undecided
 
 
 def test_session_multilabel_filter_and_sort(tmp_path):
-    q = _queue(pd.DataFrame({"row": [1, 2, 3], "text": ["red apple", "green pear", "red pear"], "label": [None] * 3,
+    q = queue_frame(pd.DataFrame({"row": [1, 2, 3], "text": ["red apple", "green pear", "red pear"], "label": [None] * 3,
                              "confidence": [0.9, 0.2, 0.5]}), "x")
     s = LabelSession(q, ["red", "green", "fruit"], tmp_path, "ann", multi_label=True)
     s.arrange(sort="confidence"); assert s.current["row"] == 2

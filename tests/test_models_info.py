@@ -1,13 +1,13 @@
 """Model info card (issue 9): parameter counts from the meta device equal sum(p.numel()) of the loaded model."""
 import pytest
 
-from fine_tune_lab.core import ConfigError, TrainConfig
-from fine_tune_lab.models import build_model
+from fine_tune_lab.core import ConfigError
+from fine_tune_lab.config import TrainConfig
 from fine_tune_lab.models_info import info_table, local_models, memory_estimate, model_info, recommend
 
 
 def _real(cfg, labels):
-    model, _ = build_model(cfg.resolved(), labels)
+    model, _ = cfg.task_spec.model(cfg.resolved(), labels)       # the run's model: its task's head, freezing, LoRA
     ps = list(model.parameters())
     return sum(p.numel() for p in ps), sum(p.numel() for p in ps if p.requires_grad)
 

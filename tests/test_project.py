@@ -42,7 +42,7 @@ import pytest
 @pytest.mark.parametrize("nb", ["train", "dashboard"])
 def test_training_notebook_parameters_match_config(nb):
     "The tagged parameters cell is exactly TrainConfig's fields, types, defaults and help."
-    from fine_tune_lab.core import TrainConfig
+    from fine_tune_lab.config import TrainConfig
     cells = _cells(ROOT / f"nbs/tutorials/{nb}.ipynb")
     params = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(params) == 1

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
-from fine_tune_lab.core import RunDir, TrainConfig
+from fine_tune_lab.core import RunDir
+from fine_tune_lab.config import TrainConfig
 
 WORKER = str(Path(__file__).with_name("train_worker.py"))
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}

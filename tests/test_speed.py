@@ -3,8 +3,11 @@ import pandas as pd
 import pytest
 import torch
 
-from fine_tune_lab.core import RunDir, TrainConfig
-from fine_tune_lab.train import RowCollator, lm_collators, mfu_metrics, peak_flops, resume, train, train_throughput
+from fine_tune_lab.core import RunDir
+from fine_tune_lab.config import TrainConfig
+from fine_tune_lab.tokens import RowCollator, lm_collators
+from fine_tune_lab.trainer import mfu_metrics, peak_flops, train_throughput
+from fine_tune_lab.train import resume, train
 
 TEXTS = ["the cat sat on the mat", "a dog", "hello there, my friend, how are you today?", "ok",
          "a much longer text that goes on and on about nothing in particular, for a while"]
@@ -68,10 +71,10 @@ def test_packing_modes_train_a_causal_lm(tmp_path, tiny_llama, packing):
     else: assert t["padding_fraction"] < 0.05              # blocks: only the short last block is padded
     if packing != "blocks":
         # a flattened batch is one row of many tokens: the count is every text's tokens once per epoch
-        from fine_tune_lab.data import load_splits
+        from fine_tune_lab.prepare import prepare
         from fine_tune_lab.models import load_tokenizer
         from fine_tune_lab.tokens import text_ids
-        sp = load_splits(cfg.data, "causal-lm", val_size=cfg.val_size, test_size=cfg.test_size, seed=cfg.seed)
+        sp = prepare(cfg)
         assert t["tokens"] == sum(map(len, text_ids(sp["train"]["text"], load_tokenizer(tiny_llama), 32)))
     again = resume(res.path, epochs=2, progress=False, quiet=True)
     assert again.results["train"]["steps"] == 2 * t["steps"] and RunDir(res.path).status == "finished"
@@ -93,11 +96,14 @@ def test_mfu_formula():
 
 def test_flatten_packs_only_the_training_split(tmp_path, tiny_llama):
     "Training rows hold several whole texts (position ids restart at each); evaluation keeps one row per text."
-    from fine_tune_lab.data import load_splits
+    from types import SimpleNamespace
+    from fine_tune_lab.prepare import prepare
     from fine_tune_lab.models import load_tokenizer
-    from fine_tune_lab.tokens import tokenize_splits
+    from fine_tune_lab.tasks import CausalLMTask
     tok = load_tokenizer(tiny_llama)
-    sp = load_splits(str(_lm_csv(tmp_path)), task="causal-lm", val_size=0.2, test_size=0.2)
+    cfg = TrainConfig(task="causal-lm", data=str(_lm_csv(tmp_path)), val_size=0.2, test_size=0.2, max_length=96, packing="flatten")
+    sp = prepare(cfg)
+    tokenize_splits = lambda sp, tok, task, n, packing: CausalLMTask().tokenize(SimpleNamespace(data=sp, tok=tok, cfg=cfg.replace(max_length=n, packing=packing)))
     dd = tokenize_splits(sp, tok, "causal-lm", 96, packing="flatten")
     train, val = dd["train"], dd["validation"]
     assert "position_ids" in train.column_names and "position_ids" not in val.column_names

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from fine_tune_lab.cli import main
-from fine_tune_lab.core import RunDir, TrainConfig
+from fine_tune_lab.core import RunDir
+from fine_tune_lab.config import TrainConfig
 from fine_tune_lab.train import resume, train
 
 
@@ -83,7 +84,7 @@ def test_causal_lm_reports_perplexity_before_and_after(capsys, tmp_path, tiny_ll
 def test_failed_run_is_marked(tmp_path, tiny_bert, reviews_csv, monkeypatch):
     import fine_tune_lab.train as T
     def boom(*a, **k): raise RuntimeError("disk full")
-    monkeypatch.setattr(T, "_finish", boom)
+    monkeypatch.setattr(T.Run, "finish", boom)
     with pytest.raises(RuntimeError):
         train(TrainConfig(model=tiny_bert, data=str(reviews_csv), epochs=1, output_dir=str(tmp_path), run_name="f"), progress=False, quiet=True)
     st = RunDir(tmp_path / "f").read_json("status.json")

@@ -4,9 +4,16 @@ import torch
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
-from fine_tune_lab.core import LabError, RunDir, TrainConfig
-from fine_tune_lab.models import build_model, param_counts
-from fine_tune_lab.train import StopControl, TrainingSession, resume, train
+from fine_tune_lab.core import LabError, RunDir
+from fine_tune_lab.config import TrainConfig
+from fine_tune_lab.models import param_counts
+from fine_tune_lab.trainer import StopControl
+from fine_tune_lab.train import TrainingSession, resume, train
+
+
+def build_model(cfg, labels=None):
+    "The run's model as its task builds it: head, dropout, freezing, LoRA."
+    return cfg.task_spec.model(cfg, labels)
 
 
 def cfg(tmp_path, model, data, **kw):

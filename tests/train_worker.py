@@ -6,7 +6,7 @@ import time
 
 from transformers import TrainerCallback
 
-from fine_tune_lab.core import TrainConfig
+from fine_tune_lab.config import TrainConfig
 from fine_tune_lab.train import resume, train
 
 
