@@ -27,9 +27,11 @@ import torch
 from transformers import TrainerCallback
 from transformers.utils import logging as tl
 
+import fine_tune_lab.tasks as TK
 import fine_tune_lab.train as T
-from fine_tune_lab.core import TrainConfig
-from fine_tune_lab.data import load_splits
+import fine_tune_lab.trainer as TR
+from fine_tune_lab.config import TrainConfig
+from fine_tune_lab.prepare import prepare
 from fine_tune_lab.models import load_tokenizer, resolve_model
 
 tl.set_verbosity_error()
@@ -58,10 +60,10 @@ def tiny_decoder(folder: Path) -> str:
 def heldout_loss(model_dir: Path, texts: list, max_length: int) -> float:
     "Token-weighted mean NLL of each text on its own (padded rows, padding ignored)."
     from transformers import AutoModelForCausalLM
-    from fine_tune_lab.tokens import text_ids
+    from fine_tune_lab.tokens import PadLMCollator, text_ids
     tok = load_tokenizer(str(model_dir))
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-    coll = T.PadLMCollator(tok.pad_token_id)
+    coll = PadLMCollator(tok.pad_token_id)
     ids = sorted(text_ids(texts, tok, max_length), key=len)
     nll, n = 0.0, 0
     for i in range(0, len(ids), 32):
@@ -76,13 +78,13 @@ def heldout_loss(model_dir: Path, texts: list, max_length: int) -> float:
 def run(model: str, data, packing: str, out: Path, random_order=False):
     cfg = TrainConfig(task="causal-lm", model=model, data=data, packing=packing, epochs=1, batch_size=16, max_length=128,
                       learning_rate=5e-5, val_size=0.0, test_size=0.2, eval_samples=0, output_dir=str(out), logging_steps=50)
-    timer, orig = StepTimer(), T.training_args
+    timer, orig = StepTimer(), TK.training_args
     if random_order:
         def args(*a, **k):
             x = orig(*a, **k); x.train_sampling_strategy = "random"; return x
-        T.training_args = args
+        TK.training_args = args
     try: res = T.train(cfg, callbacks=[timer], progress=False, quiet=True)
-    finally: T.training_args = orig
+    finally: TK.training_args = orig
     t = res.results["train"]
     return dict(steps_s=sum(timer.steps), real=t["tokens"], padded=t["padded_tokens"], wall=t["runtime_s"],
                 path=res.path, params=res.results["params"]["total"], precision=res.results["precision"], flops=t["flops_per_second"])
@@ -95,11 +97,11 @@ def main():
     a = ap.parse_args()
     out = Path(tempfile.mkdtemp(prefix="ftlab-pack-"))
     model = tiny_decoder(out / "tiny-llama") if a.model == "tiny" else a.model
-    sp = load_splits("rotten_tomatoes", "causal-lm", val_size=0.0, test_size=0.2, max_train_samples=a.train, max_eval_samples=a.test)
+    sp = prepare(TrainConfig(task="causal-lm", data="rotten_tomatoes", val_size=0.0, test_size=0.2, max_train_samples=a.train, max_eval_samples=a.test))
     data = out / "texts.csv"
     import pandas as pd
     pd.concat([sp["train"], sp["test"]])[["text"]].to_csv(data, index=False)     # train() re-splits with the same seed
-    test_texts = load_splits(str(data), "causal-lm", val_size=0.0, test_size=0.2)["test"]["text"].tolist()
+    test_texts = prepare(TrainConfig(task="causal-lm", data=str(data), val_size=0.0, test_size=0.2))["test"]["text"].tolist()
     print(f"model: {a.model} ({'random-weight Llama from AutoConfig' if a.model == 'tiny' else 'SmolLM2-135M-Instruct, offline GGUF'}); "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads; {len(test_texts)} held-out texts; repeats {a.repeats}; "
           f"load average {os.getloadavg()[0]:.1f}", flush=True)

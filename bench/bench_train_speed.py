@@ -29,11 +29,14 @@ from transformers import (AutoModelForSequenceClassification, AutoTokenizer, Dat
                           TrainerCallback, TrainingArguments, default_data_collator)
 from transformers.utils import logging as tl
 
+import fine_tune_lab.tasks as TK
 import fine_tune_lab.train as T
-from fine_tune_lab.core import TrainConfig
-from fine_tune_lab.data import load_splits
+import fine_tune_lab.trainer as TR
+from fine_tune_lab.config import TrainConfig
+from fine_tune_lab.prepare import prepare
 from fine_tune_lab.models import resolve_model
-from fine_tune_lab.train import MetricsLog, train
+from fine_tune_lab.trainer import MetricsLog
+from fine_tune_lab.train import train
 
 tl.set_verbosity_error()
 CUDA = torch.cuda.is_available()
@@ -100,11 +103,11 @@ def plain_trainer(splits, pad_to_max: bool, out: Path, n_train: int):
 def lab(precision: str, out: Path, n_train: int, n_test: int, log=None, compile=False):
     cfg = TrainConfig(model="minilm", data="rotten_tomatoes", epochs=1, max_train_samples=n_train, max_eval_samples=n_test,
                       val_size=0.1, test_size=0.1, precision=precision, output_dir=str(out), logging_steps=50)
-    timer, orig = StepTimer(), T.training_args
-    if compile: T.training_args = lambda *a, **k: _compiled(orig(*a, **k))
+    timer, orig = StepTimer(), TK.training_args
+    if compile: TK.training_args = lambda *a, **k: _compiled(orig(*a, **k))
     try:
         with PeakMemory() as mem: res = train(cfg, progress=False, quiet=True, log=log, callbacks=[timer])
-    finally: T.training_args = orig
+    finally: TK.training_args = orig
     t = res.results["train"]
     p = pd.read_json(res.path / "predictions.jsonl", lines=True).sort_values("row")   # by row, as (a) and (b)
     correct = (p["label"] == p["pred"]).to_numpy()
@@ -148,8 +151,8 @@ def main():
     ap.add_argument("--no-overhead", action="store_true")
     a = ap.parse_args()
     out = Path(tempfile.mkdtemp(prefix="ftlab-speed-"))
-    splits = load_splits("rotten_tomatoes", max_train_samples=a.train, max_eval_samples=a.test)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cuda: {CUDA}, cpu bf16: {T.cpu_has_bf16()}; "
+    splits = prepare(TrainConfig(data="rotten_tomatoes", max_train_samples=a.train, max_eval_samples=a.test))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, cuda: {CUDA}, cpu bf16: {TR.cpu_has_bf16()}; "
           f"train {len(splits['train'])}, test {len(splits['test'])}; repeats {a.repeats}; load average {os.getloadavg()[0]:.1f}")
     names = {"a": "(a) guide: pad to max_length, fp32", "b": "(b) Trainer + DataCollatorWithPadding, fp32",
              "c": "(c) lab default (auto precision)", "d": "(d) lab default, fp32"}
