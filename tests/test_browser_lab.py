@@ -92,5 +92,5 @@ def _drive(lab, page, proj):
     _tab(page, "Batch")
     page.locator(".ftlab-table:visible", has_text="test.accuracy").first.wait_for(timeout=60_000)
     lab.shot(page, "lab-batch")
-    assert set(TABS) == {"Data", "Augment", "Label", "Model", "Train", "Evaluate", "Compare", "Batch"}
+    assert set(TABS) == {"Data", "Augment", "Label", "Model", "Train", "Evaluate", "Compare", "Chat", "Batch"}
     assert not lab.errors(page)

@@ -108,6 +108,10 @@ def test_dpo_export(tmp_path):
     judge(ABSession(tmp_path / "ab", "ana"), p_tie=0.2)
     s = ABSession(tmp_path / "ab", "ben")
     for _ in range(5): s.choose("both_bad")
+    with pytest.raises(LabError, match="not ended the session"):      # sides are still blind for these raters
+        export_dpo(tmp_path / "ab", tmp_path / "dpo.jsonl")
+    assert not (tmp_path / "dpo.jsonl").exists()
+    ABSession(tmp_path / "ab", "ana").end(); s.end()
     c = export_dpo(tmp_path / "ab", tmp_path / "dpo.jsonl")
     j = judgements(tmp_path / "ab")
     rows = [json.loads(l) for l in (tmp_path / "dpo.jsonl").read_text().splitlines()]
