@@ -50,7 +50,7 @@ def test_lab_app_for_generators(lab):
         page.get_by_role("button", name="Start a blind A/B session").click()
         page.locator(".widget-html-content:visible", has_text="A/B session ready").first.wait_for(timeout=60_000)
         page.locator(".widget-text:visible", has_text="rater").locator("input").fill("ana")
-        page.get_by_role("button", name="Judge").click()
+        page.locator("button[title='Judge']:visible").click()
         left = page.get_by_role("button", name="◀ left better").first
         left.wait_for(timeout=30_000); left.click()
         ratings = proj / "ab"
