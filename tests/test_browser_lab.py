@@ -94,5 +94,13 @@ def _drive(lab, page, proj):
     _tab(page, "Batch")
     page.locator(".ftlab-table:visible", has_text="test.accuracy").first.wait_for(timeout=60_000)
     lab.shot(page, "lab-batch")
-    assert set(TABS) == {"Data", "Augment", "Label", "Model", "Train", "Evaluate", "Compare", "Chat", "Batch"}
+    _tab(page, "Knobs")
+    page.locator(".widget-html-content:visible", has_text="real runs").first.wait_for(timeout=60_000)
+    page.locator(".js-plotly-plot:visible").first.wait_for(timeout=60_000)
+    lab.shot(page, "lab-knobs")
+    page.get_by_role("button", name="Try it for real").click()                 # the shipped set's base point, into the Train tab
+    page.get_by_role("button", name="Train").wait_for(timeout=60_000)
+    page.locator(".widget-html-content:visible", has_text="--max-train-samples 256").first.wait_for(timeout=60_000)   # the form's command line
+    lab.shot(page, "lab-knobs-to-train")
+    assert set(TABS) == {"Data", "Augment", "Label", "Model", "Train", "Evaluate", "Compare", "Chat", "Batch", "Knobs"}
     assert not lab.errors(page)

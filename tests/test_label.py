@@ -139,3 +139,4 @@ def test_label_loop_notebook_headless(tmp_path, noisy, tiny_bert):
     r = out.results
     assert r["patch"]["changed"] >= 4 and r["second_run_patch"]["sha256"] == r["patch"]["sha256"]
     assert "p_value" in r["compare"]["mcnemar"]
+    assert r["hard_to_learn"]["queued"] >= 1 and r["hard_to_learn"]["relabelled"] >= 1      # the data map's rows reached the queue and were decided

@@ -1,4 +1,4 @@
-"""Issue 11: padding-free causal-LM packing keeps texts apart, every packing mode trains, throughput/MFU arithmetic."""
+"""Issues 11 and 20: padding-free causal-LM packing keeps texts apart, every packing mode trains, throughput/MFU arithmetic, no repeated evaluation."""
 import pandas as pd
 import pytest
 import torch
@@ -111,3 +111,21 @@ def test_flatten_packs_only_the_training_split(tmp_path, tiny_llama):
     assert sum(p.count(0) for p in train["position_ids"]) == len(sp["train"])          # every text, once
     assert sum(train["length"]) == sum(len(x) for x in tokenize_splits(sp, tok, "causal-lm", 96, packing="pad")["train"]["input_ids"])
     assert len(val) == len(sp["validation"])
+
+
+def test_each_split_is_evaluated_once_per_evaluation_point(tmp_path, tiny_bert, reviews_csv):
+    "No second pass over validation at the end (the best checkpoint's metrics are reused), one pass over test."
+    from fine_tune_lab.config import TrainConfig
+    from fine_tune_lab.train import TrainingSession
+    from fine_tune_lab import trainer as tr
+    calls = []
+    orig = tr.LabTrainerMixin.evaluate
+    def counting(self, *a, **kw):
+        calls.append(kw.get("metric_key_prefix", "eval")); return orig(self, *a, **kw)
+    s = TrainingSession(TrainConfig(model=tiny_bert, data=str(reviews_csv), epochs=2, output_dir=str(tmp_path / "runs"), precision="fp32",
+                                    eval_samples=0, baseline=False, data_map=0))
+    tr.LabTrainerMixin.evaluate = counting
+    try: r = s.run_now()
+    finally: tr.LabTrainerMixin.evaluate = orig
+    assert calls.count("eval") == 2                                           # one per epoch, none repeated at the end
+    assert r.results["validation"]["accuracy"] is not None and "test" not in calls   # test: one predict pass, for metrics and rows at once

@@ -1,0 +1,59 @@
+"""The knob lab in JupyterLab, moved like a learner moves it: a toggle and a slider replay real runs (no training),
+the numbers follow the shipped set, "Try it for real" gives the command; and a run's data map drawn in the Evaluate dashboard."""
+import pytest
+
+from fine_tune_lab.knobs import KnobSet
+from jupyter_browser import write_notebook
+
+pytestmark = pytest.mark.browser
+
+
+def _acc(ks, **s):
+    return f"test accuracy {ks.point(s)['results']['test']['accuracy']:.3f}"
+
+
+def test_knob_lab_replays_the_shipped_runs(lab):
+    ks = KnobSet("rotten_tomatoes")
+    write_notebook(lab.root / "knobs.ipynb", ["from fine_tune_lab.ui.knobs import KnobLab\nKnobLab('rotten_tomatoes')"])
+    page = lab.open("knobs.ipynb")
+    lab.run_all(page)
+    numbers = page.locator(".widget-html-content", has_text="test accuracy").first
+    numbers.wait_for(timeout=60_000)
+    assert _acc(ks) in numbers.inner_text()                                   # the base run
+    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    lab.shot(page, "knobs-base")
+    # LoRA on: a toggle
+    page.locator(".widget-toggle-buttons", has_text="lora").get_by_role("button", name="on").click()
+    page.locator(".widget-html-content", has_text=_acc(ks, lora=True)).first.wait_for(timeout=30_000)
+    # the learning rate one step up, with the keyboard on the slider's handle (crossed with LoRA: both kept)
+    handle = page.locator(".widget-slider", has_text="learning rate").locator(".noUi-handle").first
+    handle.click(); handle.press("ArrowRight")
+    page.locator(".widget-html-content", has_text=_acc(ks, lora=True, learning_rate=1e-3)).first.wait_for(timeout=30_000)
+    assert page.locator(".widget-html-content", has_text="LoRA trains small low-rank adapters").count() + \
+        page.locator(".widget-html-content", has_text="The learning rate is the size").count() >= 1
+    # batch size moved too: not crossed, so the others go back to the base and the note says so
+    bs = page.locator(".widget-slider", has_text="batch size").locator(".noUi-handle").first
+    bs.click(); bs.press("ArrowRight")
+    page.locator(".widget-html-content", has_text="went back to").first.wait_for(timeout=30_000)
+    page.locator(".widget-html-content", has_text=_acc(ks, batch_size=32)).first.wait_for(timeout=30_000)
+    lab.shot(page, "knobs-moved")
+    page.get_by_role("button", name="Try it for real").click()
+    page.locator(".widget-html-content", has_text="ftlab train").first.wait_for(timeout=30_000)
+    assert "--batch-size 32" in page.locator(".widget-html-content", has_text="ftlab train").first.inner_text()
+    assert not lab.errors(page)
+
+
+def test_the_data_map_in_the_evaluate_dashboard(lab, tiny_bert, reviews_csv):
+    from fine_tune_lab.config import TrainConfig
+    from fine_tune_lab.train import train
+    r = train(TrainConfig(model=tiny_bert, data=str(reviews_csv), epochs=6, learning_rate=3e-3, batch_size=8, output_dir=str(lab.root / "runs"),
+                          precision="fp32", val_size=0.15, test_size=0.15, run_name="mapped"), progress=False, quiet=True)
+    write_notebook(lab.root / "map.ipynb", ["from fine_tune_lab.ui.evaluate import EvalDashboard\nEvalDashboard('runs/mapped')"])
+    page = lab.open("map.ipynb")
+    lab.run_all(page)
+    page.locator(".lm-TabBar-tab", has_text="Data map").first.click()
+    page.locator(".widget-html-content:visible", has_text="training examples measured at 24 points").first.wait_for(timeout=60_000)
+    page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some(p => p.offsetParent && (p.data || []).length >= 3)",
+                           timeout=60_000)                                   # the map: one trace per region, drawn
+    lab.shot(page, "evaluate-datamap")
+    assert not lab.errors(page)
