@@ -2,7 +2,8 @@
 
 1. Opening the shipped knob set and building the widget, and replaying a move (every point of the set, in turn):
    wall times, against training the base point for real (its recorded `runtime_s`, measured when the set was built).
-2. A quick MiniLM run with the data map on (`data_map=512`) against the same run with it off, interleaved,
+2. A quick MiniLM run with the data map at its default (automatic: a quarter of the training split, 64 to 512 rows)
+   against the same run with it off (`data_map=0`), interleaved,
    `--repeats` times: training wall ratio (same run, same machine, same moment).
 
     python bench/bench_teaching.py [--repeats 2] [--train-samples 512] [--epochs 2] [--skip-map]
@@ -38,16 +39,16 @@ def map_overhead(repeats, train_samples, epochs):
     out = Path(tempfile.mkdtemp(prefix="bench-map-"))
     cfg = TrainConfig(model="minilm", data="rotten_tomatoes", max_train_samples=train_samples, max_eval_samples=200, epochs=epochs,
                       max_length=64, eval_samples=0, baseline=False, output_dir=str(out), save_total_limit=1)
-    times = {0: [], 512: []}
+    times = {0: [], None: []}
     for i in range(repeats):
-        for dm in (0, 512):
+        for dm in (0, None):
             t = time.perf_counter()
             r = train(cfg.replace(data_map=dm, run_name=f"dm{dm}-{i}"), progress=False, quiet=True)
             times[dm].append((time.perf_counter() - t, r.results["train"]["runtime_s"], r.results["test"]["accuracy"]))
     import shutil; shutil.rmtree(out, ignore_errors=True)
     med = lambda xs, j: statistics.median(x[j] for x in xs)
-    return dict(off_wall=med(times[0], 0), on_wall=med(times[512], 0), off_train=med(times[0], 1), on_train=med(times[512], 1),
-                acc_off=med(times[0], 2), acc_on=med(times[512], 2))
+    return dict(off_wall=med(times[0], 0), on_wall=med(times[None], 0), off_train=med(times[0], 1), on_train=med(times[None], 1),
+                acc_off=med(times[0], 2), acc_on=med(times[None], 2))
 
 
 if __name__ == "__main__":
@@ -62,7 +63,9 @@ if __name__ == "__main__":
           f"-> replay is {k['replay_vs_training']:,.0f}x faster than running it")
     if not a.skip_map:
         m = map_overhead(a.repeats, a.train_samples, a.epochs)
-        print(f"data map ({a.train_samples} train rows, {a.epochs:g} epochs, medians of {a.repeats}): trainer.train() {m['off_train']:.1f} s off, "
+        from fine_tune_lab.tasks import map_rows
+        print(f"data map ({a.train_samples} train rows, {a.epochs:g} epochs, automatic sample of {map_rows(a.train_samples)} rows, medians of {a.repeats}): "
+              f"trainer.train() {m['off_train']:.1f} s off, "
               f"{m['on_train']:.1f} s on -> ratio {m['on_train'] / m['off_train']:.3f}; whole run {m['off_wall']:.1f} s vs {m['on_wall']:.1f} s "
               f"-> {m['on_wall'] / m['off_wall']:.3f}; test accuracy {m['acc_off']:.3f} vs {m['acc_on']:.3f} (the map only reads the model)")
     print(f"load average at end: {os.getloadavg()[0]:.2f}")

@@ -41,19 +41,3 @@ def test_knob_lab_replays_the_shipped_runs(lab):
     page.locator(".widget-html-content", has_text="ftlab train").first.wait_for(timeout=30_000)
     assert "--batch-size 32" in page.locator(".widget-html-content", has_text="ftlab train").first.inner_text()
     assert not lab.errors(page)
-
-
-def test_the_data_map_in_the_evaluate_dashboard(lab, tiny_bert, reviews_csv):
-    from fine_tune_lab.config import TrainConfig
-    from fine_tune_lab.train import train
-    r = train(TrainConfig(model=tiny_bert, data=str(reviews_csv), epochs=6, learning_rate=3e-3, batch_size=8, output_dir=str(lab.root / "runs"),
-                          precision="fp32", val_size=0.15, test_size=0.15, run_name="mapped"), progress=False, quiet=True)
-    write_notebook(lab.root / "map.ipynb", ["from fine_tune_lab.ui.evaluate import EvalDashboard\nEvalDashboard('runs/mapped')"])
-    page = lab.open("map.ipynb")
-    lab.run_all(page)
-    page.locator(".lm-TabBar-tab", has_text="Data map").first.click()
-    page.locator(".widget-html-content:visible", has_text="training examples measured at 24 points").first.wait_for(timeout=60_000)
-    page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].some(p => p.offsetParent && (p.data || []).length >= 3)",
-                           timeout=60_000)                                   # the map: one trace per region, drawn
-    lab.shot(page, "evaluate-datamap")
-    assert not lab.errors(page)

@@ -28,7 +28,7 @@ def _flipped_csv(reviews_csv, tmp_path):
 
 def _cfg(tmp_path, tiny_bert, data, **kw):
     return TrainConfig(**{**dict(model=tiny_bert, data=str(data), epochs=6, learning_rate=3e-3, batch_size=8, output_dir=str(tmp_path / "runs"),
-                                 precision="fp32", eval_samples=0, val_size=0.15, test_size=0.15, baseline=False, run_name="map"), **kw})
+                                 precision="fp32", eval_samples=0, val_size=0.15, test_size=0.15, baseline=False, run_name="map", data_map=1000), **kw})
 
 
 def test_a_run_records_the_map_and_queues_its_flipped_labels(tmp_path, tiny_bert, reviews_csv):
@@ -109,3 +109,8 @@ def test_measuring_the_map_does_not_change_training(tmp_path, tiny_bert, reviews
     assert on.results["train"]["loss"] == off.results["train"]["loss"]
     assert on.results["test"] == off.results["test"]
     assert (on.path / "dynamics.jsonl").exists() and not (off.path / "dynamics.jsonl").exists()
+
+
+def test_the_automatic_sample_is_a_quarter_of_the_split_at_least_64(tmp_path, tiny_bert, reviews_csv):
+    r = train(_cfg(tmp_path, tiny_bert, reviews_csv, epochs=1, data_map=None, run_name="auto"), progress=False, quiet=True)
+    assert len(DataMap(r.path).table) == min(64, r.results["sizes"]["train"])
