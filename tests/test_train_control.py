@@ -162,8 +162,9 @@ def test_dropout_settings_reach_the_model(tiny_bert, tiny_llama):
 def test_lora_trains_only_adapters_and_head(tmp_path, tiny_bert, reviews_csv):
     m, _ = build_model(TrainConfig(model=tiny_bert, lora=True, lora_r=4).resolved(), ["a", "b"])
     trainable = [n for n, p in m.named_parameters() if p.requires_grad]
-    assert trainable and all("lora_" in n or "classifier" in n for n in trainable)
+    assert trainable and all("lora_" in n or "classifier" in n or "pooler" in n for n in trainable)
     assert any("lora_A" in n for n in trainable)
+    assert any("pooler" in n for n in trainable)          # a classifier on BERT's pooler trains it (MiniLM ships none: frozen, it is random)
     res = train(cfg(tmp_path, tiny_bert, reviews_csv, lora=True, lora_r=4, epochs=1), progress=False, quiet=True)
     assert res.results["params"]["trainable"] < res.results["params"]["total"] / 5
     assert (res.path / "model" / "adapter_config.json").exists()
