@@ -12,7 +12,7 @@ import yaml
 from fine_tune_lab import batch
 from fine_tune_lab.cli import main
 from fine_tune_lab.core import ConfigError, LabError
-from fine_tune_lab.knobs import KnobSet, build_knobs, knob_grid, knob_points, shipped_sets
+from fine_tune_lab.knobs import KnobSet, build_knobs, fmt_value, knob_grid, knob_points, shipped_sets
 from fine_tune_lab.ui.knobs import KnobLab
 
 
@@ -128,7 +128,8 @@ def test_the_shipped_set_opens_offline_and_explains_every_knob(capsys):
     assert ks.base["model"] == "minilm" and ks.base["data"] == "rotten_tomatoes"
     for k in ks.knobs:
         text = ks.explain(k)
-        assert f"{len(ks.along(k))}" and all(f"{v}" for v in ks.knobs[k]) and "test accuracy" in text
+        assert len(ks.along(k)) == len(ks.knobs[k]) and "test accuracy" in text
+        assert all(f"{fmt_value(k, v)}: {p['results']['test']['accuracy']:.3f}" in text for v, p in ks.along(k))   # the set's own numbers
         for v, p in ks.along(k):
             assert p["curves"]["train loss"][1] and p["results"]["test"]["accuracy"] > 0
     # the learning-rate story the explanation tells holds in the shipped numbers: too small barely moves, too large breaks
