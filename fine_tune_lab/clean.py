@@ -290,7 +290,7 @@ def leakage_report(parts:dict, # {"train": df, "validation": df, "test": df} wit
                   )->pd.DataFrame:
     "Evaluation rows that duplicate a training row: row, split, step (exact/near), duplicate_of, similarity."
     tr = parts["train"]
-    out = []
+    out, sig_tr = [], None
     keys = dict(zip(tr["text"].map(match_key), tr["row"]))
     for k in ("validation", "test"):
         ev = parts.get(k)
@@ -301,7 +301,8 @@ def leakage_report(parts:dict, # {"train": df, "validation": df, "test": df} wit
         rest = ev[hit.isna()]
         if len(rest) and len(tr):
             both = pd.concat([tr[["text", "row"]], rest[["text", "row"]]], ignore_index=True)
-            pairs = near_duplicate_pairs(minhash_signatures(both["text"].tolist()), threshold)
+            if sig_tr is None: sig_tr = minhash_signatures(tr["text"].tolist())   # the training split's signatures: once for both splits
+            pairs = near_duplicate_pairs(np.concatenate([sig_tr, minhash_signatures(rest["text"].tolist())]), threshold)
             cross = pairs[(pairs["i"] < len(tr)) & (pairs["j"] >= len(tr))].sort_values("similarity", ascending=False).drop_duplicates("j")
             out.append(pd.DataFrame({"row": both["row"].values[cross["j"]], "split": k, "step": "near",
                                      "duplicate_of": both["row"].values[cross["i"]], "similarity": cross["similarity"].values}))

@@ -20,7 +20,7 @@ from .clean import CleanConfig, clean_source, profile, write_profile_html
 from .label import agreement, combine_queues, disagreements, file_queue, load_rows, make_patch, unlabelled_queue
 from .config import TASKS, TrainConfig
 from .prepare import check_data
-from .train import resume, train
+from .train import resume, timing_sentence, train
 from .tasks import baseline_sentence
 from .evaluation import REGION_COLORS, DataMap, ab_from_runs, compare_repeats, compare_runs, evaluate_run, send_flips
 from .scores import per_class
@@ -95,6 +95,7 @@ def cmd_train(args, # parsed `ftlab train` arguments
     print(f"\nRun: {res.path}")
     print(res.table().to_string(float_format="{:.4f}".format))
     if res.results.get("baseline"): print(baseline_sentence(res.results))
+    if res.results.get("timings"): print(timing_sentence(res.results["timings"]))
 
 def add_train(sub, # the CLI's argparse subparsers
              ):

@@ -221,9 +221,12 @@ def load_model(path:str, # folder or hub id
 # %% ../nbs/04_models.ipynb #a749c772
 def param_counts(model, # any torch model
                 )->dict:
-    "Trainable and total parameter counts."
+    "Trainable and total parameter counts; `matmul`: the weights of linear layers (a step's FLOPs scale with these, not with embedding lookups), `matmul_trainable` of them train."
+    import torch.nn as nn
     total = sum(p.numel() for p in model.parameters())
-    return dict(trainable=sum(p.numel() for p in model.parameters() if p.requires_grad), total=total)
+    lin = [m.weight for m in model.modules() if isinstance(m, nn.Linear) or type(m).__name__ == "Conv1D"]   # Conv1D: GPT-2's linear layers
+    return dict(trainable=sum(p.numel() for p in model.parameters() if p.requires_grad), total=total,
+                matmul=sum(w.numel() for w in lin), matmul_trainable=sum(w.numel() for w in lin if w.requires_grad))
 
 def transformer_layers(model, # a transformers model
                       ):

@@ -4,10 +4,11 @@
 
 # %% ../nbs/17_prepare.ipynb #22a21032
 from __future__ import annotations
+import hashlib, io
 import numpy as np
 import pandas as pd
 
-from .core import ConfigError, DataError
+from .core import ConfigError, DataError, atomic_write, cache_dir
 from .data import BUILTIN_DATASETS, Splits, line_of, load_source, split_frame
 from .clean import CleanConfig, clean_frame, leakage_report, profile
 from .label import apply_patch
@@ -45,10 +46,26 @@ def _labelled(rows:pd.DataFrame, source, label_col)->tuple:
     rows = rows.assign(label=rows["label"].map(lambda v: v[0] if isinstance(v, tuple) else v))   # ["pos"] is just "pos"
     return rows[has], rows[~has]
 
+def _leakage_cached(parts:dict, threshold:float)->pd.DataFrame:
+    "`leakage_report`, kept in the lab's cache by a hash of the splits' rows and texts: the same data is not searched twice."
+    h = hashlib.sha256(f"leakage v1 {threshold}".encode())
+    for k in ("train", "validation", "test"):
+        df = parts.get(k)
+        if df is None: continue
+        h.update(f"\0{k}\0{len(df)}".encode())
+        for r, t in zip(df["row"].tolist(), df["text"].tolist()): h.update(f"{r}\t{t}\n".encode())
+    f = cache_dir()/"leakage"/f"{h.hexdigest()[:32]}.json"
+    try: return pd.read_json(io.StringIO(f.read_text()), orient="table")
+    except (OSError, ValueError, KeyError): pass          # not cached yet, or unreadable: search again
+    leaked = leakage_report(parts, threshold)
+    try: f.parent.mkdir(parents=True, exist_ok=True); atomic_write(f, leaked.to_json(orient="table", index=False))
+    except OSError: pass                                  # a read-only or full cache only costs time
+    return leaked
+
 def _guard_leakage(parts:dict, leakage:str, threshold:float)->pd.DataFrame:
     "The leaked evaluation rows; with 'remove' they also leave the evaluation splits (in place)."
     if leakage == "off": return None
-    leaked = leakage_report(parts, threshold)
+    leaked = _leakage_cached(parts, threshold)
     if leakage == "remove" and len(leaked):
         for k in ("validation", "test"): parts[k] = parts[k][~parts[k]["row"].isin(leaked.loc[leaked["split"] == k, "row"])]
     return leaked

@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_tasks.ipynb #dc2efe83
 from __future__ import annotations
-import json, math
+import json, math, time
 
 import numpy as np
 import pandas as pd
@@ -201,7 +201,7 @@ class TrainingDynamics:
                 ):
         self.run, self.sample, self.tok, self.names, self.max_length, self.precision = run, sample.reset_index(drop=True), tok, names, max_length, precision
         self.gold = np.array([names.index(l) for l in self.sample["label"]])
-        self.steps, self.done = set(), set()
+        self.steps, self.done, self.seconds = set(), set(), 0.0   # seconds: time spent measuring, inside training
 
     def on_train_begin(self, args, state, control, **kw):
         "Plan the measurement steps; write the sample (rows, texts, labels) once."
@@ -216,13 +216,14 @@ class TrainingDynamics:
         s = state.global_step
         if not state.is_world_process_zero or model is None or s not in self.steps or s in self.done: return
         self.done.add(s)
-        was = model.training; model.eval()
+        t, was = time.perf_counter(), model.training; model.eval()
         p = predict_proba(model, self.tok, self.sample["text"].tolist(), self.max_length, precision=self.precision)
         model.train(was)
         idx = np.arange(len(p))
         AppendLog(self.run/"dynamics.jsonl").append({"event": "point", "step": s, "epoch": state.epoch,
                                                       "p_gold": p[idx, self.gold].round(4).tolist(), "right": (p.argmax(1) == self.gold).astype(int).tolist(),
                                                       "pred": p.argmax(1).tolist(), "names": self.names})
+        self.seconds += time.perf_counter() - t
 
     def on_train_end(self, args, state, control, **kw):
         "The hard-to-learn rows go to the run's labelling queue."
@@ -358,10 +359,13 @@ class ClassificationTask(Task):
 @patch
 def tokenize(self:ClassificationTask, r, # the run in progress
             ):
-    "A `DatasetDict` of the non-empty splits: input ids, labels, length and row."
+    "A `DatasetDict` of the non-empty splits: input ids, labels, length and row; evaluation splits in length order (less padding)."
     import datasets
     label2id = {l: i for i, l in enumerate(r.data.labels)}
-    return datasets.DatasetDict({k: tokenize_classification(df, r.tok, r.cfg.max_length, label2id) for k, df in r.data.items() if len(df)})
+    ds = {k: tokenize_classification(df, r.tok, r.cfg.max_length, label2id) for k, df in r.data.items() if len(df)}
+    for k in ("validation", "test"):                 # metrics do not depend on the order; padding does, a lot
+        if k in ds: ds[k] = ds[k].select(np.argsort(ds[k]["length"], kind="stable"))
+    return datasets.DatasetDict(ds)
 
 @patch
 def collators(self:ClassificationTask, r, # the run in progress

@@ -15,7 +15,8 @@ from .core import CHECKPOINT_DONE, ConfigError, RunDir, atomic_write
 __all__ = ['PANELS', 'GPU_PEAK_BF16', 'perplexity', 'MetricsLog', 'effective_records', 'curves', 'curve_panel', 'curve_figure',
            'trainer_callback', 'cpu_has_bf16', 'devices', 'supported_precisions', 'pick_device', 'pick_precision',
            'SeededLengthGroupedSampler', 'prune_checkpoints', 'LabTrainerMixin', 'lab_trainer', 'StopControl',
-           'auto_logging_steps', 'training_args', 'peak_flops', 'mfu_metrics', 'peak_memory_mb', 'train_throughput']
+           'auto_logging_steps', 'training_args', 'peak_flops', 'matmul_peak', 'flops_per_token', 'mfu_metrics',
+           'peak_memory_mb', 'train_throughput']
 
 # %% ../nbs/12_trainer.ipynb #1621c831
 def perplexity(loss:float, # mean token cross-entropy (nats)
@@ -239,6 +240,7 @@ class LabTrainerMixin:
         self.keep_checkpoints, self.nonfinite, self.on_nonfinite = keep_checkpoints, nonfinite, on_nonfinite
         self.bad_step, self._rows, self.eval_collator, self.on_phase = None, None, eval_collator, on_phase
         self.tokens = dict(real=0, padded=0)      # training tokens seen by this process: real and with padding
+        self.seconds = dict(evaluate=0.0, checkpoints=0.0)   # wall time inside train() that was not optimisation
 
     def _get_train_sampler(self, train_dataset=None):
         ds = train_dataset if train_dataset is not None else self.train_dataset
@@ -281,15 +283,22 @@ def _prepare_inputs(self:LabTrainerMixin, inputs):
 def evaluate(self:LabTrainerMixin, *a, **kw):
     "Evaluate (with `eval_collator` when one is set), saying so through `on_phase`."
     if self.on_phase: self.on_phase("evaluating " + ("validation" if kw.get("metric_key_prefix", "eval") == "eval" else kw["metric_key_prefix"]))
-    train_collator = self.data_collator
+    train_collator, t = self.data_collator, time.perf_counter()
     if self.eval_collator is not None: self.data_collator = self.eval_collator
     try: return super(LabTrainerMixin, self).evaluate(*a, **kw)
-    finally: self.data_collator = train_collator
+    finally: self.data_collator = train_collator; self.seconds["evaluate"] += time.perf_counter() - t
+
+@patch
+def prediction_step(self:LabTrainerMixin, model, inputs, prediction_loss_only, ignore_keys=None):
+    "The wrapped trainer's step, under bf16 autocast when training uses it (transformers autocasts only training: 2.5x on a bf16 CPU)."
+    import torch
+    with torch.autocast(self.args.device.type, dtype=torch.bfloat16, enabled=bool(self.args.bf16)):
+        return super(LabTrainerMixin, self).prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
 
 # %% ../nbs/12_trainer.ipynb #e33b0c1b
 @patch
 def _save_checkpoint(self:LabTrainerMixin, model, trial):
-    folder = Path(self._get_output_dir(trial))/f"checkpoint-{self.state.global_step}"
+    folder, t = Path(self._get_output_dir(trial))/f"checkpoint-{self.state.global_step}", time.perf_counter()
     if self.args.should_save and folder.exists() and not (folder/CHECKPOINT_DONE).exists():
         shutil.rmtree(folder)                 # a torn earlier attempt at this step
     super(LabTrainerMixin, self)._save_checkpoint(model, trial)
@@ -297,6 +306,7 @@ def _save_checkpoint(self:LabTrainerMixin, model, trial):
         _fsync_tree(folder)
         atomic_write(folder/CHECKPOINT_DONE, f'{{"step": {self.state.global_step}}}\n')
         prune_checkpoints(folder.parent, self.keep_checkpoints, self.state.best_model_checkpoint)
+    self.seconds["checkpoints"] += time.perf_counter() - t
 
 @patch
 def compute_loss(self:LabTrainerMixin, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -395,16 +405,44 @@ def peak_flops(device_name:str=None, # e.g. torch.cuda.get_device_name()
     if not device_name: return None
     return next((v for k, v in sorted(GPU_PEAK_BF16.items(), key=lambda kv: -len(kv[0])) if k in device_name), None)
 
-def mfu_metrics(params:int, # parameters counted (the lab uses the model's total)
+def matmul_peak(precision:str="bf16", # "bf16" or "fp32": the number format to measure
+                device:str="cpu", # "cpu" or "cuda"
+                n:int=None, # side of the square matrices (default 2048 on a CPU, 8192 on a GPU)
+                seconds:float=1.0, # how long to keep multiplying
+               )->float: # FLOP/s
+    "This machine's measured matrix-multiply peak: the fastest n x n GEMM (2n³ FLOPs) in `seconds`, on torch's current threads."
+    import torch
+    n = n or (8192 if device == "cuda" else 2048)
+    dt = torch.bfloat16 if precision == "bf16" else torch.float32
+    a, b = (torch.randn(n, n, device=device).to(dt) for _ in range(2))
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    with torch.inference_mode():
+        a @ b; sync()                                     # warm-up: kernel choice, page faults
+        best, end = float("inf"), time.perf_counter() + seconds
+        while True:
+            t = time.perf_counter(); a @ b; sync()
+            best = min(best, time.perf_counter() - t)
+            if time.perf_counter() > end: break
+    return 2 * n**3 / best
+
+def flops_per_token(counts, # `param_counts` of the model, or a number of parameters (all of them train)
+                   )->float:
+    "Training FLOPs of one token: 4 per matmul weight (forward, backward to activations) + 2 per trained one (its gradient)."
+    if not isinstance(counts, dict): return 6.0 * counts
+    if "matmul" not in counts: return 6.0 * counts["total"]
+    return 4.0 * counts["matmul"] + 2.0 * counts["matmul_trainable"]
+
+def mfu_metrics(params, # `param_counts` of the model, or a number of parameters (6 FLOPs each per token)
                 tokens:int, # real (non-padding) tokens trained on
-                seconds:float, # training wall time
+                seconds:float, # training time (the optimisation steps)
                 peak:float=None, # peak FLOP/s of the device, if known
                )->dict:
-    "tokens_per_second, flops_per_second (6 x params x tokens / seconds) and mfu (None without a peak)."
+    "tokens_per_second, flops_per_second (`flops_per_token` x tokens / seconds) and mfu (None without a peak)."
     tps = tokens / seconds if seconds > 0 else 0.0
-    return dict(tokens_per_second=tps, flops_per_second=6 * params * tps, mfu=6 * params * tps / peak if peak else None)
+    f = flops_per_token(params) * tps
+    return dict(tokens_per_second=tps, flops_per_second=f, mfu=f / peak if peak else None)
 
-# %% ../nbs/12_trainer.ipynb #17bedc38
+# %% ../nbs/12_trainer.ipynb #5d998b34
 def peak_memory_mb(device:str, # "cuda" reads allocated GPU memory, anything else the process's resident set
                   )->float:
     "Peak memory of this process in MB: allocated GPU memory on CUDA, else the largest resident set so far."
@@ -415,17 +453,19 @@ def peak_memory_mb(device:str, # "cuda" reads allocated GPU memory, anything els
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
 
 def train_throughput(tokens:dict, # {"real": n, "padded": n} counted by `LabTrainerMixin`
-                     params:int, # parameters of the model (total)
-                     seconds:float, # wall time of training
+                     params, # `param_counts` of the model (or its number of parameters)
+                     seconds:float, # time of the optimisation steps
                      device:str="cpu", # "cuda" looks up the GPU's peak FLOP/s for MFU
+                     peak:float=None, # a measured peak FLOP/s (`matmul_peak`) to compute MFU against
                     )->dict:
     "The throughput fields of a run's results (see above)."
     name = None
     if device == "cuda":
         import torch
         name = torch.cuda.get_device_name()
+    peak = peak or peak_flops(name)
     pad = 1 - tokens["real"] / tokens["padded"] if tokens["padded"] else 0.0
-    m = mfu_metrics(params, tokens["real"], seconds, peak_flops(name))
+    m = mfu_metrics(params, tokens["real"], seconds, peak)
     return dict(tokens=tokens["real"], padded_tokens=tokens["padded"], padding_fraction=round(pad, 4),
                 tokens_per_second=round(m["tokens_per_second"], 1), flops_per_second=float(f"{m['flops_per_second']:.4g}"),
-                mfu=m["mfu"], peak_flops=peak_flops(name), device_name=name or device, peak_memory_mb=round(peak_memory_mb(device), 1))
+                mfu=m["mfu"], peak_flops=peak, device_name=name or device, peak_memory_mb=round(peak_memory_mb(device), 1))
