@@ -21,6 +21,7 @@ from .label import agreement, combine_queues, disagreements, file_queue, load_ro
 from .config import TASKS, TrainConfig
 from .prepare import check_data
 from .train import resume, timing_sentence, train
+from .lr_find import lr_find
 from .tasks import baseline_sentence
 from .evaluation import REGION_COLORS, DataMap, ab_from_runs, compare_repeats, compare_runs, evaluate_run, send_flips
 from .scores import per_class
@@ -28,16 +29,16 @@ from .batch import collect, load_spec, plan_budget, plan_sweep, run_notebook, sw
 from .export import GGUF_TYPES, export_run
 from .chat import Decoding, Playground
 from .models_info import TRADEOFF, info_table, model_info
-from .project import lab_command, starter_notebook
+from .project import free_port, lab_command, lab_url, starter_notebook
 from .knobs import KnobSet, build_knobs
 
 # %% auto #0
 __all__ = ['COMMANDS', 'Parser', 'models_table', 'datasets_table', 'cmd_models', 'cmd_datasets', 'cmd_assets', 'cmd_train',
-           'add_train', 'cmd_data_check', 'cmd_data_profile', 'cmd_data_clean', 'add_data', 'cmd_eval', 'cmd_compare',
-           'cmd_export', 'add_evaluate', 'cmd_label_patch', 'cmd_label_agreement', 'cmd_label_queue', 'add_label',
-           'cmd_run', 'cmd_sweep', 'cmd_plan', 'add_batch', 'cmd_model_info', 'cmd_lab', 'add_tools', 'cmd_chat',
-           'cmd_ab', 'add_chat', 'cmd_map', 'cmd_knobs_build', 'cmd_knobs_show', 'cmd_knobs_check', 'add_teaching',
-           'build_parser', 'main']
+           'add_train', 'cmd_lr_find', 'cmd_data_check', 'cmd_data_profile', 'cmd_data_clean', 'add_data', 'cmd_eval',
+           'cmd_compare', 'cmd_export', 'add_evaluate', 'cmd_label_patch', 'cmd_label_agreement', 'cmd_label_queue',
+           'add_label', 'cmd_run', 'cmd_sweep', 'cmd_plan', 'add_batch', 'cmd_model_info', 'cmd_lab', 'add_tools',
+           'cmd_chat', 'cmd_ab', 'add_chat', 'cmd_map', 'cmd_knobs_build', 'cmd_knobs_show', 'cmd_knobs_check',
+           'add_teaching', 'build_parser', 'main']
 
 # %% ../nbs/90_cli.ipynb #2692d504
 class Parser(argparse.ArgumentParser):
@@ -109,6 +110,37 @@ def add_train(sub, # the CLI's argparse subparsers
     p.add_argument("--quiet", action="store_true", help="no status messages or progress bar")
     TrainConfig.add_arguments(p.add_argument_group("settings"))
     p.set_defaults(func=cmd_train)
+    f = sub.add_parser("lr-find", help="learning-rate range test: the loss as the rate grows, and the rate to train at",
+                       usage="ftlab lr-find [--config FILE] [--num-steps N] [--start-lr LR] [--end-lr LR] [--out FILE.json] [--html FILE.html] [--SETTING VALUE ...]",
+                       description="A short run on the same settings as ftlab train with the learning rate growing exponentially; "
+                                   "it suggests the rate a decade below the lowest loss and leaves no run behind.")
+    f.add_argument("--config", metavar="FILE", help="YAML/JSON config; flags override it")
+    f.add_argument("--num-steps", type=int, default=100, help="optimisation steps (default 100; it stops sooner when the loss diverges)")
+    f.add_argument("--start-lr", type=float, default=1e-7, help="the first step's rate (default 1e-7)")
+    f.add_argument("--end-lr", type=float, default=1.0, help="the last step's rate (default 1)")
+    f.add_argument("--out", metavar="FILE.json", help="save every step and the suggestion (never overwrites)")
+    f.add_argument("--html", metavar="FILE.html", help="save the plot (never overwrites)")
+    f.add_argument("--quiet", action="store_true", help="no progress lines")
+    TrainConfig.add_arguments(f.add_argument_group("settings"))
+    f.set_defaults(func=cmd_lr_find)
+
+def cmd_lr_find(a, # parsed `ftlab lr-find` arguments
+               ):
+    "Run a range test on the settings; print the suggestion and the command to train with it."
+    given = {k: v for k, v in vars(a).items() if k in TrainConfig.specs()}
+    base = TrainConfig.load(a.config) if a.config else None
+    cfg = TrainConfig.from_dict({**(base.to_dict() if base else {}), **given})
+    for flag, path in (("--out", a.out), ("--html", a.html)):
+        if path and Path(path).exists(): raise LabError(f"{path} exists; nothing was overwritten", hint=f"pass another {flag} file")
+    def step(i, n, lr, loss):
+        if not a.quiet and (i % 10 == 0 or i == 1): print(f"step {i}/{n}  lr {lr:.1e}  loss {loss:.4f}", file=sys.stderr, flush=True)
+    found = lr_find(cfg, a.start_lr, a.end_lr, a.num_steps, on_step=step)
+    print(found.summary())
+    if found.suggestion: print(f"train with it: {cfg.replace(learning_rate=float(f'{found.suggestion:.1e}')).to_command()}")
+    if a.out: print(f"steps: {found.save(a.out)}")
+    if a.html:
+        Path(a.html).parent.mkdir(parents=True, exist_ok=True)
+        found.figure().write_html(a.html, include_plotlyjs=True); print(f"plot: {a.html}")
 
 # %% ../nbs/90_cli.ipynb #4c5be889
 def cmd_data_check(a, # parsed arguments
@@ -375,12 +407,14 @@ def cmd_model_info(args, # parsed `ftlab model-info` arguments
     for f, v in t.itertuples(index=False): print(f"{f:<{w}}  {v}")
     print("\n" + TRADEOFF.get(cfg.task, TRADEOFF[cfg.task_spec.head]))
 
-def cmd_lab(a, # parsed arguments
+def cmd_lab(a, # parsed arguments (`a.extra`: JupyterLab arguments passed through)
             ):
-    "Write the starter notebook and start JupyterLab on it."
+    "Write the starter notebook and start JupyterLab on it, printing the address to open."
+    import secrets
     nb = starter_notebook(a.folder)
-    cmd = lab_command(nb, a.port, not a.no_browser)
-    print(f"starter notebook: {nb}\n$ {' '.join(cmd)}", flush=True)
+    port, token = a.port or free_port(), a.token if a.token is not None else secrets.token_hex(16)
+    cmd = lab_command(nb, port, not a.no_browser, token, getattr(a, "extra", []))
+    print(f"starter notebook: {nb}\n$ {' '.join(cmd)}\nopen: {lab_url(nb, port, token)}", flush=True)
     if a.dry_run: return 0
     return subprocess.call(cmd, cwd=nb.parent)
 
@@ -396,7 +430,10 @@ def add_tools(sub, # the CLI's argparse subparsers
     p.set_defaults(func=cmd_model_info)
     l = sub.add_parser("lab", help="start JupyterLab on the lab app (writes lab.ipynb into the folder if missing)")
     l.add_argument("folder", nargs="?", default=".", help="the project folder (default: here)")
-    l.add_argument("--port", type=int); l.add_argument("--no-browser", action="store_true")
+    l.epilog = "Other arguments go to JupyterLab as they are (e.g. --ip=0.0.0.0); --allow-root is added when run as root."
+    l.add_argument("--port", type=int, help="the server's port (default: the first free one from 8888)")
+    l.add_argument("--token", help="the login token (default: a random one, printed in the address; '' turns the login off)")
+    l.add_argument("--no-browser", action="store_true", help="do not open a browser tab (a remote machine, a container)")
     l.add_argument("--dry-run", action="store_true", help="write the notebook and print the command, start nothing")
     l.set_defaults(func=cmd_lab)
     sub.add_parser("models", help="list the offline models").set_defaults(func=cmd_models)
@@ -536,7 +573,10 @@ def build_parser()->argparse.ArgumentParser:
 def main(argv:list=None, # the arguments (default: `sys.argv[1:]`)
         )->int:
     "Entry point of `ftlab`; returns the exit code."
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "command", None) != "lab": parser.parse_args(argv)   # the usual usage error (exit 64)
+    args.extra = extra
     try: return args.func(args) or 0
     except LabError as e:
         print(f"error: {e}", file=sys.stderr); return e.exit_code

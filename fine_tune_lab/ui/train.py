@@ -4,6 +4,8 @@
 
 # %% ../../nbs/45_ui.train.ipynb #16d1e72a
 from __future__ import annotations
+import threading
+
 import ipywidgets as w
 import pandas as pd
 import plotly.graph_objects as go
@@ -17,6 +19,7 @@ from ..trainer import MetricsLog, curve_figure, curve_panel, curves, devices, su
 from ..config import TASKS, TrainConfig, get_task
 from ..models_info import ParamCounter
 from ..train import TrainingSession
+from ..lr_find import LRFind, lr_find
 from .core import ConfigForm, Throttle, View, error_html, esc, html_table
 
 # %% auto #0
@@ -33,7 +36,7 @@ def progress_text(p:dict, # `MetricsLog.progress`: step, max_steps, epoch, elaps
     eta = el / step * (total - step) if step and total else None
     phase = p.get("phase") if p.get("state") == "running" and p.get("phase") not in (None, "", "training") else ""
     parts = [p.get("state", ""), phase, f"step {step:,}/{total:,}" if total else "", f"epoch {p.get('epoch', 0):.2f}",
-             f"{_hms(el)} elapsed", f"ETA {_hms(eta)}" if eta is not None and p.get("state") == "running" else ""]
+             f"{_hms(el)} elapsed", f"ETA {_hms(eta)}" if eta is not None and p.get("state") == "running" and not phase else ""]   # no ETA while evaluating
     return " · ".join(x for x in parts if x)
 
 # %% ../../nbs/45_ui.train.ipynb #ee34ee57
@@ -139,19 +142,30 @@ class TrainDashboard(View):
         self.form.fields["device"].options = ["auto"] + devices()
         self.summary, self.message, self.results = w.HTML(), w.HTML(), w.HTML()
         self.buttons = {n: w.Button(description=n, icon=i, button_style=s) for n, i, s in
-                        [("Train", "play", "success"), ("Stop", "stop", "danger"), ("Resume", "forward", ""), ("Save", "save", ""), ("Load", "folder-open", "")]}
+                        [("Train", "play", "success"), ("Stop", "stop", "danger"), ("Resume", "forward", ""), ("Save", "save", ""), ("Load", "folder-open", ""),
+                         ("Find LR", "search", "info"), ("Use it", "check", "")]}
+        for b in self.buttons.values(): b.layout.width = "auto"
+        self.buttons["Find LR"].tooltip = "learning-rate range test on these settings: about 100 short steps, nothing kept on disk"
+        self.buttons["Use it"].layout.display = "none"
         self.path = w.Text(value=config_path, description="config file", layout=w.Layout(width="360px"))
-        actions = {"Train": self.start, "Stop": self.stop, "Resume": self.resume, "Save": self.save, "Load": self.load}
+        actions = {"Train": self.start, "Stop": self.stop, "Resume": self.resume, "Save": self.save, "Load": self.load,
+                   "Find LR": self.find_lr, "Use it": self.use_lr}
         for n, b in self.buttons.items(): b.on_click(lambda _, f=actions[n]: self.guarded(f))
-        self.monitor_box, self.handle = w.Box(), None
+        self.monitor_box, self.handle, self.lr_status, self.lr_box = w.Box(), None, w.HTML(), w.Box()
+        self.lr_thread = self.lr_result = None
         self.widget = w.VBox([self.form.widget, self.summary, w.HBox([*self.buttons.values()]), self.path, self.message,
-                              self.monitor_box, self.results])
+                              self.lr_status, self.lr_box, self.monitor_box, self.results])
         self.form.listeners.append(self._on_config); self.form._changed()
 
     @property
     def running(self)->bool:
         "Is a run of this dashboard training now?"
         return self.session is not None and self.session.running
+
+    @property
+    def finding(self)->bool:
+        "Is a learning-rate range test running now?"
+        return self.lr_thread is not None and self.lr_thread.is_alive()
 
     def _ipython_display_(self):
         "Live: the dashboard. Headless: the config as a command, then the run's static output as it trains."
@@ -169,9 +183,11 @@ def _on_config(self:TrainDashboard, cfg):
     if list(prec.options) != ok:
         prec.options = ok
         if prec.value not in ok: prec.value = "auto"
-    hide = task_fields(self.form.fields["task"].value)
+    task = self.form.fields["task"].value
+    hide = task_fields(task)
     for n, wd in self.form.fields.items(): wd.layout.display = "none" if n in hide else None
-    self.buttons["Train"].disabled = cfg is None or self.running
+    for n in ("model", "data"): self.form.fields[n].placeholder = f"default: {get_task(task).defaults.get(n)}"   # blank is the task's default
+    self.buttons["Train"].disabled = self.buttons["Find LR"].disabled = cfg is None or self.running or self.finding
     if cfg is None: self.summary.value = ""; return
     def ready(c, counts):
         if (now := self.form.config()) is not None and ParamCounter.key(now) == ParamCounter.key(c): self.summary.value = summary_html(now, counts)
@@ -210,6 +226,7 @@ def start(self:TrainDashboard, resume_dir=None, # a run folder to resume instead
          )->TrainingSession:
     "Start a new run from the form (or resume `resume_dir`): in the background when live, else now."
     if self.running: raise LabError("a run is already training", hint="stop it first")
+    if self.finding: raise LabError("a learning-rate range test is running", hint="wait for it to end (a minute or two)")
     cfg = self.form.config()
     if cfg is None: raise LabError("the form has an invalid setting", hint="see the message under the form")
     self.counter.wait()              # a parameter count still importing transformers would race the run's own imports
@@ -258,6 +275,44 @@ def result(self:TrainDashboard):
     if s.running: raise LabError("the run is still training", hint="wait for it to end (or click Stop), then run this cell again")
     if s.error is not None: raise s.error
     return s.result
+
+# %% ../../nbs/45_ui.train.ipynb #bbfb4e3d
+@patch
+def find_lr(self:TrainDashboard, num_steps:int=100, # steps of the range test
+           )->LRFind:
+    "A learning-rate range test on the form's settings: in the background when live (then `lr_result`), else now (returned)."
+    if self.running or self.finding: raise LabError("a run or a range test is already running", hint="wait for it to end, or stop the run")
+    cfg = self.form.config()
+    if cfg is None: raise LabError("the form has an invalid setting", hint="see the message under the form")
+    self.counter.wait()
+    self.lr_result, self.lr_box.children, self.buttons["Use it"].layout.display = None, (), "none"
+    self.lr_status.value, tick = "learning-rate range test: preparing the data and the model…", Throttle(0.5)
+    def on_step(i, n, lr, loss):
+        if tick(force=i == n): self.lr_status.value = esc(f"learning-rate range test · step {i}/{n} · rate {lr:.1e} · loss {loss:.4f}")
+    def work():
+        try:
+            self.lr_result = found = lr_find(cfg, num_steps=num_steps, on_step=on_step)
+            self.lr_status.value = esc(found.summary())
+            if self.live: self.lr_box.children = (go.FigureWidget(found.figure()),)
+            else: display(found)
+            if found.suggestion: self.buttons["Use it"].layout.display, self.buttons["Use it"].description = None, f"Use {found.suggestion:.1e}"
+        except Exception as e: self.lr_status.value = error_html(e)       # the thread's error shows here, not in the log console
+        finally:
+            self.buttons["Find LR"].disabled = self.buttons["Train"].disabled = self.form.config() is None
+    self.buttons["Find LR"].disabled = self.buttons["Train"].disabled = True
+    if self.live:
+        self.lr_thread = threading.Thread(target=work, daemon=True, name="ftlab-lr-find"); self.lr_thread.start()
+    else: work()
+    return self.lr_result
+
+@patch
+def use_lr(self:TrainDashboard):
+    "Put the range test's suggestion (two significant digits) into the form's learning rate."
+    if self.lr_result is None or self.lr_result.suggestion is None: raise LabError("no suggestion yet", hint="click Find LR first")
+    lr = float(f"{self.lr_result.suggestion:.1e}")
+    self.form.fields["learning_rate"].value = lr
+    self.message.value = f"Learning rate set to {lr:g} from the range test."
+    return lr
 
 # %% ../../nbs/45_ui.train.ipynb #ba889bef
 def show_run(run_dir, # a run folder (path or `RunDir`)
