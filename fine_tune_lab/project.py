@@ -4,7 +4,7 @@
 
 # %% ../nbs/24_project.ipynb #a014c121
 from __future__ import annotations
-import json, sys
+import json, os, sys
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +15,7 @@ from .config import TrainConfig
 from .prepare import prepare
 
 # %% auto #0
-__all__ = ['STARTER', 'Project', 'starter_notebook', 'lab_command']
+__all__ = ['STARTER', 'Project', 'starter_notebook', 'free_port', 'lab_command', 'lab_url']
 
 # %% ../nbs/24_project.ipynb #ede90ee6
 class Project:
@@ -122,12 +122,37 @@ def starter_notebook(folder, # the project folder
     nbformat.write(nb, str(p))
     return p
 
+def free_port(start:int=8888, # the first port tried
+              tries:int=50, # ports tried after it
+             )->int:
+    "The first port from `start` that nothing listens on (JupyterLab's own habit, made known before it starts so the URL can be printed)."
+    import socket
+    for port in range(start, start + tries):
+        with socket.socket() as s:
+            try: s.bind(("127.0.0.1", port)); return port
+            except OSError: continue
+    raise LabError(f"no free port in {start}-{start + tries - 1}", hint="pass one with --port")
+
 def lab_command(nb:Path, # the starter notebook
                 port:int=None, # the server's port (default: JupyterLab's choice)
                 browser:bool=True, # open a browser tab
+                token:str=None, # the login token (None: JupyterLab makes one; "" turns the login off, for a trusted machine only)
+                extra:list=(), # more JupyterLab arguments, passed as they are (e.g. --ip=0.0.0.0)
+                root:bool=None, # running as root (None: ask the OS): JupyterLab then needs --allow-root
                )->list:
     "The `jupyter lab` command that opens `nb`."
     cmd = [sys.executable, "-m", "jupyter", "lab", str(nb.name), f"--ServerApp.root_dir={nb.parent}"]
     if port: cmd.append(f"--ServerApp.port={port}")
+    if token is not None: cmd.append(f"--IdentityProvider.token={token}")
     if not browser: cmd.append("--no-browser")
-    return cmd
+    if root is None: root = hasattr(os, "geteuid") and os.geteuid() == 0
+    if root and "--allow-root" not in extra: cmd.append("--allow-root")     # containers and cloud notebooks often run as root
+    return cmd + list(extra)
+
+def lab_url(nb:Path, # the starter notebook
+            port:int, # the server's port
+            token:str=None, # the login token
+            host:str="localhost", # where the server listens
+           )->str:
+    "The address that opens `nb` in the lab."
+    return f"http://{host}:{port}/lab/tree/{nb.name}" + (f"?token={token}" if token else "")

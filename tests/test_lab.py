@@ -83,3 +83,17 @@ def test_starter_notebook_runs_headless(proj, tmp_path):
     cells = json.loads(out.read_text())["cells"]
     html = "".join("".join(o.get("data", {}).get("text/html", "")) for c in cells if c["cell_type"] == "code" for o in c.get("outputs", []))
     assert "second" in html and "first" in html and "ftlab-table" in html
+
+
+def test_ftlab_lab_as_root_with_a_token_and_jupyterlab_arguments(tmp_path, capsys, monkeypatch):
+    import os
+    monkeypatch.setattr(os, "geteuid", lambda: 0)          # a container or a cloud notebook: JupyterLab refuses root without --allow-root
+    assert main(["lab", str(tmp_path), "--dry-run", "--no-browser", "--ip=0.0.0.0", "--ServerApp.base_url=/x/"]) == 0
+    out = capsys.readouterr().out
+    cmd = next(l for l in out.splitlines() if l.startswith("$ "))
+    assert "--allow-root" in cmd and "--ip=0.0.0.0" in cmd and "--ServerApp.base_url=/x/" in cmd
+    token = next(a for a in cmd.split() if a.startswith("--IdentityProvider.token=")).split("=", 1)[1]
+    port = next(a for a in cmd.split() if a.startswith("--ServerApp.port=")).split("=", 1)[1]
+    assert len(token) >= 16 and f"open: http://localhost:{port}/lab/tree/lab.ipynb?token={token}" in out
+    with pytest.raises(SystemExit) as e: main(["models", "--ip=0.0.0.0"])      # other commands keep refusing unknown flags
+    assert e.value.code == 64
