@@ -27,13 +27,18 @@ class Project:
         if not self.root.is_dir(): raise LabError(f"the project folder {str(self.root)!r} does not exist", hint="create it or pass another folder")
         y = self.root/"train.yaml"
         self.cfg = cfg if cfg is not None else TrainConfig.load(y) if y.exists() else TrainConfig()
-        self.listeners = []
+        self.listeners, self.watchers = [], []
 
     def set_config(self, cfg:TrainConfig, # the new shared config
                   ):
         "Replace the shared config and tell the tabs."
         self.cfg = cfg
         for f in self.listeners: f(cfg)
+
+    def changed(self, what:str, # what the folder gained: "runs" (a run ended), "queues" (a labelling queue was written), "labels", "sessions"
+               ):
+        "Tell the tabs that watch the folder (`watchers`, called with `what`) that it changed."
+        for f in list(self.watchers): f(what)
 
     @property
     def runs_dir(self)->Path:

@@ -1,5 +1,6 @@
 """The lab app over a real project: every tab opens on real runs, data and sweeps; `ftlab lab`; the starter notebook headless."""
 import json
+from pathlib import Path
 import subprocess
 import sys
 
@@ -97,3 +98,48 @@ def test_ftlab_lab_as_root_with_a_token_and_jupyterlab_arguments(tmp_path, capsy
     assert len(token) >= 16 and f"open: http://localhost:{port}/lab/tree/lab.ipynb?token={token}" in out
     with pytest.raises(SystemExit) as e: main(["models", "--ip=0.0.0.0"])      # other commands keep refusing unknown flags
     assert e.value.code == 64
+
+
+def test_compare_reads_new_against_the_older_baseline(proj):
+    app = LabApp(proj, tab="Compare")
+    a, b = app.views["Compare"].pickers
+    assert (a.description, Path(a.value).name) == ("baseline", "first") and (b.description, Path(b.value).name) == ("new", "second")
+    app.views["Compare"].children[0].children[2].click()                 # Compare
+    text = app.views["Compare"].view.summary.value
+    assert "baseline (A): <code>first</code>" in text and "new (B): <code>second</code>" in text and "The new run" in text
+
+
+def test_flips_sent_from_compare_reach_the_label_tab_without_reopening(tmp_path, tiny_bert):
+    root = make_project(tmp_path, tiny_bert)
+    app = LabApp(root, tab="Label")
+    before = len(app.views["Label"].s.queue)
+    app.tabs.selected_index = list(TABS).index("Compare")
+    box = app.views["Compare"]
+    box.children[0].children[2].click()
+    cmp_view = box.view
+    cmp_view.send.click()
+    assert "queued" in cmp_view.message.value, cmp_view.message.value
+    assert "Label" not in app.views                                     # stale: rebuilt when opened
+    app.tabs.selected_index = list(TABS).index("Label")
+    label = app.views["Label"]
+    flips = cmp_view.cmp.flips
+    assert len(label.s.queue) == before + len(set(flips["row"]) - set(label.s.queue["row"][:before]))
+    assert "ftlab-error" not in label.message.value and "float()" not in label.item.value
+
+
+def test_a_run_ended_in_the_train_tab_reaches_evaluate_and_the_header(tmp_path, tiny_bert, reviews_csv, monkeypatch):
+    from fine_tune_lab.config import TrainConfig
+    monkeypatch.chdir(tmp_path.parent)            # the kernel elsewhere: runs still land in the project's runs/
+    TrainConfig(model=tiny_bert, data=str(reviews_csv), epochs=1, batch_size=8, precision="fp32", eval_samples=0, data_map=0,
+                baseline=False, run_name="one").save(tmp_path / "train.yaml")
+    app = LabApp(tmp_path, tab="Evaluate")
+    assert "no finished runs" in app.boxes["Evaluate"].children[0].value and "0 finished runs" in app.header.value
+    app.tabs.selected_index = list(TABS).index("Train")
+    d = app.views["Train"]
+    d.buttons["Train"].click()
+    d.session.wait(300)
+    assert d.session.result is not None and d.session.result.run.status == "finished"
+    assert "1 finished run " in app.header.value + " " and "model <code>" in app.header.value
+    app.tabs.selected_index = list(TABS).index("Evaluate")
+    (pick,) = app.views["Evaluate"].pickers
+    assert Path(pick.value).name == "one"

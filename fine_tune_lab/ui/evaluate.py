@@ -15,7 +15,7 @@ from ..tasks import baseline_sentence
 from ..config import get_task
 from ..evaluation import (REGION_COLORS, DataMap, EvalResult, ab_from_runs, compare_runs, generation_predictions, generations_over_training,
                                       predictions_over_training, run_predictions, send_flips)
-from .core import View, esc, html_table
+from .core import View, esc, html_table, plural
 
 # %% auto #0
 __all__ = ['run_analysis', 'DataMapView', 'EvalDashboard', 'verdict', 'CompareDashboard', 'side_by_side', 'GenerationDashboard',
@@ -91,7 +91,7 @@ class EvalDashboard(View):
         mapw = self.map.widget if self.map else w.HTML(f"<i>{esc(why)}</i>")
         self.tabs = w.Tab(children=[self.metrics, self.classes, w.VBox([self.normalize, self.cm]), self.errors, self.calib, self.over, mapw],
                           titles=("Metrics", "Per class", "Confusion", "Worst errors", "Calibration", "Over training", "Data map"))
-        self.widget = w.VBox([w.HTML(f"<b>{esc(r.run.path.name)}</b> on {esc(r.source)}: {len(r.predictions):,} examples"), self.tabs])
+        self.widget = w.VBox([w.HTML(f"<b>{esc(r.run.path.name)}</b> on {esc(r.source)}: {plural(len(r.predictions), 'example')}"), self.tabs])
 
     def _redraw_confusion(self):
         new = confusion_figure(confusion(self.result.predictions, self.result.labels, self.normalize.value == "normalised"))
@@ -100,11 +100,11 @@ class EvalDashboard(View):
 # %% ../../nbs/46_ui.evaluate.ipynb #5fe1e8e7
 def verdict(cmp, # a comparison from `compare_runs`
            )->str:
-    "One sentence on whether B differs from A."
+    "One sentence on whether the new run (B) differs from the baseline (A)."
     m, acc = cmp.mcnemar, cmp.table.set_index("metric").loc["accuracy"]
     sig = m["p_value"] < 0.05
-    return (f"B's accuracy is {acc['delta']:+.4f} (95% CI {acc['ci_low']:+.4f} to {acc['ci_high']:+.4f}); "
-            f"{m['a_wrong_b_right']} examples improved and {m['a_right_b_wrong']} got worse — McNemar p = {m['p_value']:.3g}: "
+    return (f"The new run's accuracy is {acc['delta']:+.4f} against the baseline" f" (95% CI {acc['ci_low']:+.4f} to {acc['ci_high']:+.4f}); "
+            f"{plural(m['a_wrong_b_right'], 'example')} improved and {m['a_right_b_wrong']:,} got worse — McNemar p = {m['p_value']:.3g}: "
             + ("a real difference at the 5% level." if sig else "not distinguishable from chance at the 5% level."))
 
 class CompareDashboard(View):
@@ -116,26 +116,28 @@ class CompareDashboard(View):
                 ):
         self.cmp = compare_runs(run_a, run_b, n_boot)
         c = self.cmp
-        self.summary = w.HTML(f"<div>A: <code>{esc(c.a.path.name)}</code> &nbsp; B: <code>{esc(c.b.path.name)}</code></div>"
+        self.summary = w.HTML(f"<div>baseline (A): <code>{esc(c.a.path.name)}</code> &nbsp; new (B): <code>{esc(c.b.path.name)}</code></div>"
                               f"<p>{esc(verdict(c))}</p>" + html_table(c.table))
         self.diff = go.FigureWidget(confusion_figure(c.confusion_diff, "confusion matrix, B − A"))
         self.direction = w.ToggleButtons(options=[("wrong → right", "wrong_to_right"), ("right → wrong", "right_to_wrong")])
         self.flips, self.message = w.HTML(), w.HTML()
-        self.send = w.Button(description="Send flips to labelling queue", icon="tags")
-        self.direction.observe(lambda ch: self._show(), names="value"); self.send.on_click(lambda _: self.guarded(self.send_to_queue))
+        self.send = w.Button(description="Send flips to labelling queue", icon="tags", layout=w.Layout(width="auto"))
+        self.listeners = []                               # called with the queue file after a send (the lab's Label tab)
+        self.direction.observe(self.cb(lambda ch: self._show()), names="value"); self.send.on_click(self.cb(lambda _: self.send_to_queue()))
         self.widget = w.VBox([self.summary, self.diff, self.direction, self.flips, self.send, self.message])
         self._show()
 
     def send_to_queue(self):
         "Append both directions of flips to run B's labelling queue."
         p = send_flips(self.cmp)
-        self.message.value = f"{len(self.cmp.flips):,} flipped examples queued in <code>{esc(p)}</code>"
+        self.message.value = f"{plural(len(self.cmp.flips), 'flipped example')} queued in <code>{esc(p)}</code>"
+        for fn in self.listeners: fn(p)
         return p
 
     def _show(self):
         "The flips of the chosen direction."
         f = self.cmp.flips[self.cmp.flips["direction"] == self.direction.value]
-        self.flips.value = f"<div>{len(f):,} examples</div>" + html_table(f[["row", "label", "pred_a", "pred_b", "text"]])
+        self.flips.value = f"<div>{plural(len(f), 'example')}</div>" + html_table(f[["row", "label", "pred_a", "pred_b", "text"]])
 
 # %% ../../nbs/46_ui.evaluate.ipynb #aed8833c
 def side_by_side(run_dir, # a finished SFT run
@@ -207,7 +209,7 @@ def generation_verdict(cmp, # a comparison of two generator runs, from `compare_
     "One sentence on whether B's completions score differently from A's."
     r = cmp.table.set_index("metric").loc["rougeL"]
     real = r["ci_low"] > 0 or r["ci_high"] < 0
-    return (f"B's mean ROUGE-L is {r['delta']:+.2f} points (95% CI {r['ci_low']:+.2f} to {r['ci_high']:+.2f}, paired bootstrap, p = {r['p_value']:.3g}): "
+    return (f"The new run's mean ROUGE-L is {r['delta']:+.2f} points against the baseline (95% CI {r['ci_low']:+.2f} to {r['ci_high']:+.2f}, paired bootstrap, p = {r['p_value']:.3g}): "
             + ("a real difference at the 5% level." if real else "not distinguishable from chance at the 5% level.")
             + " Overlap scores miss style and truth: judge a sample blind.")
 
@@ -221,7 +223,7 @@ class GenerationCompareDashboard(View):
         self.cmp = c = compare_runs(run_a, run_b, n_boot)
         self.message = w.HTML()
         self.ab_folder = Path(ab_folder) if ab_folder else c.a.path.parent.parent/"ab"/f"{c.a.path.name}-vs-{c.b.path.name}"
-        self.summary = w.HTML(f"<div>A: <code>{esc(c.a.path.name)}</code> &nbsp; B: <code>{esc(c.b.path.name)}</code></div>"
+        self.summary = w.HTML(f"<div>baseline (A): <code>{esc(c.a.path.name)}</code> &nbsp; new (B): <code>{esc(c.b.path.name)}</code></div>"
                               f"<p>{esc(generation_verdict(c))}</p>" + html_table(c.table))
         self.changed = w.HTML("<b>What changed most</b>" + html_table(c.changed))
         self.ab = w.Button(description="Start a blind A/B session", icon="user-secret")

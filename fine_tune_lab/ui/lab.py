@@ -15,7 +15,7 @@ from ..label import LabelSession, combine_queues, file_queue, load_rows, unlabel
 from ..config import TrainConfig, get_task
 from ..batch import metric_columns, sweep_figures
 from ..project import Project
-from .core import View, error_html, esc, html_table
+from .core import View, error_html, esc, html_table, plural
 from .data import DataDashboard
 from .model import ModelDashboard
 from .augment import AugmentDashboard
@@ -23,21 +23,34 @@ from .label import LabelWidget
 from .train import TrainDashboard
 from ..human import ABSession
 from ..dpo import load_pairs
-from .evaluate import GenerationCompareDashboard, compare_view, evaluate_view
+from .evaluate import CompareDashboard, GenerationCompareDashboard, compare_view, evaluate_view
 from .human import ABWidget
 from .chat import ChatView
 from .knobs import KnobLab
 
 # %% auto #0
-__all__ = ['TABS', 'data_tab', 'label_tab', 'model_tab', 'augment_tab', 'train_tab', 'evaluate_tab', 'compare_tab', 'chat_tab',
-           'batch_tab', 'knobs_tab', 'LabApp']
+__all__ = ['STALE', 'TABS', 'refresh_runs', 'data_tab', 'label_tab', 'model_tab', 'augment_tab', 'train_tab', 'evaluate_tab',
+           'compare_tab', 'chat_tab', 'batch_tab', 'knobs_tab', 'LabApp']
 
 # %% ../../nbs/50_ui.lab.ipynb #3c6e0ff9
+def _run_options(project:Project)->list: return [(r.name, str(r)) for r in project.runs()]
+
 def _pick_runs(project:Project, n:int):
-    "`n` dropdowns of the project's finished runs (newest first)."
-    opts = [(r.name, str(r)) for r in project.runs()]
+    "`n` dropdowns of the project's finished runs: one (the newest), or two (the baseline: the older of the newest two; new: the newest)."
+    opts = _run_options(project)
+    picks = [(1, "baseline"), (0, "new")] if n == 2 else [(0, "run")]
     return [w.Dropdown(options=opts, value=opts[min(i, len(opts) - 1)][1] if opts else None, description=d,
-                       layout=w.Layout(width="420px")) for i, d in zip(range(n), ["run", "B"] if n == 1 else ["A", "B"])]
+                       layout=w.Layout(width="420px")) for i, d in picks]
+
+def refresh_runs(pickers:list, # run dropdowns made by `_pick_runs`
+                 project:Project, # the shared project
+                ):
+    "New finished runs into the dropdowns, keeping what each has selected."
+    opts = _run_options(project)
+    for p in pickers:
+        keep = p.value
+        p.options = opts
+        if keep in [v for _, v in opts]: p.value = keep
 
 def data_tab(project:Project, # the shared project
              ):
@@ -76,8 +89,12 @@ def augment_tab(project:Project, # the shared project
 def train_tab(project:Project, # the shared project
               ):
     "The trainer dashboard; its config is the project's."
-    d = TrainDashboard(project.cfg, config_path=str(project.root/"train.yaml"))
+    c = project.cfg
+    if not Path(c.output_dir).is_absolute() and project.root != Path.cwd().resolve():
+        c = c.replace(output_dir=str(project.runs_dir))     # runs land in the project (where its tabs look), wherever the kernel runs
+    d = TrainDashboard(c, config_path=str(project.root/"train.yaml"))
     d.form.listeners.append(project.set_config)
+    d.listeners.append(lambda session: project.changed("runs"))           # a run ended: Evaluate, Compare, Chat and the header see it
     return d
 
 def evaluate_tab(project:Project, # the shared project
@@ -89,7 +106,8 @@ def evaluate_tab(project:Project, # the shared project
         try: out.children = [evaluate_view(pick.value).widget]
         except Exception as e: out.children = [w.HTML(error_html(e))]
     pick.observe(show, names="value"); show()
-    return w.VBox([pick, out])
+    box = w.VBox([pick, out]); box.pickers = [pick]       # the app puts new runs into `pickers`
+    return box
 
 def compare_tab(project:Project, # the shared project
                 ):
@@ -102,7 +120,8 @@ def compare_tab(project:Project, # the shared project
         judge.children = []
         try: view = compare_view(a.value, b.value)
         except Exception as e: out.children = [w.HTML(error_html(e))]; return
-        out.children = [view.widget]
+        out.children, box.view = [view.widget], view        # `box.view`: the comparison on show
+        if isinstance(view, CompareDashboard): view.listeners.append(lambda q: project.changed("queues"))   # flips reach the Label tab
         if isinstance(view, GenerationCompareDashboard):         # generators: judge the two runs blind, right here
             start = w.Button(description="Judge", icon="gavel", disabled=True)
             learn = w.Button(description="Train on these judgements", icon="graduation-cap", disabled=True)
@@ -122,7 +141,8 @@ def compare_tab(project:Project, # the shared project
             judge.children = [w.HBox([rater, start, learn]), said]
     go_.on_click(show)
     note = w.HTML("<p>Classifier runs: flips and McNemar's test. Generator runs: ROUGE-L/chrF deltas and a blind A/B session.</p>")
-    return w.VBox([w.HBox([a, b, go_]), out, judge, note])
+    box = w.VBox([w.HBox([a, b, go_]), out, judge, note]); box.pickers = [a, b]
+    return box
 
 def chat_tab(project:Project, # the shared project
              ):
@@ -168,6 +188,7 @@ def knobs_tab(project:Project, # the shared project
                                       f"<code>ftlab knobs build knobs/mine --data {esc(project.cfg.data or 'DATA')}</code></i>"),) + tuple(lab.widget.children)
     return lab
 
+STALE = {"runs": ("Evaluate", "Compare", "Chat", "Augment"), "queues": ("Label",), "labels": ("Label",)}   # what shows what
 TABS = {"Data": data_tab, "Augment": augment_tab, "Label": label_tab, "Model": model_tab, "Train": train_tab,
         "Evaluate": evaluate_tab, "Compare": compare_tab, "Chat": chat_tab, "Batch": batch_tab, "Knobs": knobs_tab}
 
@@ -189,6 +210,7 @@ class LabApp(View):
         self.tabs.observe(lambda ch: self.open(self.current), names="selected_index")
         self.widget = w.VBox([w.HBox([self.header, self.refresh_button]), self.tabs])
         self.project.listeners.append(lambda cfg: self._head())
+        self.project.watchers.append(self._on_change)
         self._head()
         if tab not in TABS: raise LabError(f"no tab {tab!r}", hint=f"one of {', '.join(TABS)}")
         self.tabs.selected_index = list(TABS).index(tab)
@@ -201,9 +223,20 @@ class LabApp(View):
 
     def _head(self):
         "The header: the project, its model, data and task, and its finished runs."
-        c = self.project.cfg
+        c = self.project.cfg.resolved()                    # unset model and data: the task's defaults, named
         self.header.value = (f"<b>{esc(self.project.root.name)}</b> · model <code>{esc(c.model)}</code> · data <code>{esc(c.data)}</code>"
-                             f" · task {esc(c.task)} · {len(self.project.runs())} finished runs")
+                             f" · task {esc(c.task)} · {plural(len(self.project.runs()), 'finished run')}")
+
+    def _on_change(self, what:str):
+        "The folder changed (a run ended, a queue was written): the header, and every tab that shows it, without ↻."
+        self._head()
+        for name in STALE.get(what, ()):
+            v = self.views.get(name)
+            if v is None: continue
+            if getattr(v, "pickers", None): refresh_runs(v.pickers, self.project)      # keep the user's view, offer the new run
+            elif name != self.current: self.views.pop(name)    # rebuilt from the new state when next opened
+            elif isinstance(v, w.HTML): self.open(name, rebuild=True)   # on show, saying what was missing: now it is there
+            # on show and in use (a chat, a half-done labelling pass): left as it is; ↻ rebuilds it
 
     def open(self, name:str, # a tab's name (a key of `TABS`)
              rebuild:bool=False, # build it again from the project's current state

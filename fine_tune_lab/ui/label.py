@@ -104,14 +104,14 @@ def choose(self:LabelWidget, label, # a label name (or a list, in multi-label mo
           ):
     "Label the current item (button, key or multi-label submit)."
     if self.guarded(lambda: self.s.submit(label, self.note.value.strip() or None)): self.note.value = ""
-    self.draw()
+    self.guarded(self.draw, clear=False)          # drawing the next item fails in the view too, never only in the log console
 
 @patch
 def do(self:LabelWidget, action:str, # skip, undo, prev or next
       ):
     "Skip, undo, go back or forward."
     self.guarded(getattr(self.s, action))
-    self.draw()
+    self.guarded(self.draw, clear=False)
 
 # %% ../../nbs/44_ui.label.ipynb #ce802431
 @patch
@@ -129,4 +129,4 @@ def _key(self:LabelWidget, change=None):
 @patch
 def arrange(self:LabelWidget):
     "Filter and sort the queue as the filter fields and sort say."
-    self.guarded(lambda: self.s.arrange(self.text_filter.value or None, self.reason_filter.value or None, self.sort.value)); self.draw()
+    self.guarded(lambda: self.s.arrange(self.text_filter.value or None, self.reason_filter.value or None, self.sort.value)); self.guarded(self.draw, clear=False)
