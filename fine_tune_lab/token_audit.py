@@ -66,12 +66,14 @@ class TokenAudit:
         fig = go.Figure()
         for lab, g in self.lengths.groupby("label", sort=True):
             fig.add_trace(go.Histogram(x=g["length"], name=f"{lab} ({len(g):,})", opacity=0.6, nbinsx=40))
-        fig.add_vline(x=self.max_length, line_dash="dash", line_color="red", annotation_text=f"max_length {self.max_length}")
+        low = self.suggested < self.max_length          # each note on the outer side of its line, above the bars: they never cover each other
+        fig.add_vline(x=self.max_length, line_dash="dash", line_color="red", annotation_text=f"max_length {self.max_length}",
+                      annotation_position="top right" if low else "top left", annotation_yshift=18)
         if self.suggested != self.max_length:
-            fig.add_vline(x=self.suggested, line_dash="dot", line_color="green", annotation_text=f"{self.coverage:.0%}: {self.suggested}",
-                          annotation_position="bottom right")
+            fig.add_vline(x=self.suggested, line_dash="dot", line_color="green", annotation_text=f"suggested {self.suggested} (covers {self.coverage:.0%})",
+                          annotation_position="top left" if low else "top right", annotation_yshift=18)
         return fig.update_layout(barmode="overlay", title="Token lengths per class", xaxis_title="tokens", yaxis_title="texts",
-                                 height=320, margin=dict(l=40, r=20, t=40, b=40))
+                                 height=340, margin=dict(l=40, r=20, t=70, b=40))
 
 # %% ../nbs/09_token_audit.ipynb #12843ad4
 def _model_max(tok)->int|None:

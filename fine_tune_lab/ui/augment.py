@@ -10,7 +10,7 @@ from fastcore.basics import patch
 
 from ..augment import changed_words, classifier, label_check, paraphrase, preview
 from ..core import LabError
-from .core import View, esc
+from .core import View, esc, plural
 
 # %% auto #0
 __all__ = ['marked_html', 'pairs_html', 'reference_note', 'AugmentDashboard']
@@ -83,7 +83,7 @@ class AugmentDashboard(View):
 def _draw(self:AugmentDashboard):
     self.table.value = pairs_html(self.pairs, max_rows=500)
     n = len(self.pairs)
-    s = f"{n:,} augmented copies of {self.rows.value} rows"
+    s = f"{plural(n, 'augmented copy', 'augmented copies')} of {plural(self.rows.value, 'row')}"
     if "flipped" in self.pairs: s += f"; the reference model changes its label on <b>{int(self.pairs['flipped'].sum())}</b> ({self.pairs['flipped'].mean():.0%})"
     self.summary.value = s
 

@@ -13,7 +13,7 @@ from fastcore.basics import patch
 from ..core import LabError, base_type
 
 # %% auto #0
-__all__ = ['View', 'esc', 'html_table', 'error_html', 'Throttle', 'ConfigForm']
+__all__ = ['View', 'esc', 'html_table', 'plural', 'error_html', 'Throttle', 'ConfigForm']
 
 # %% ../../nbs/40_ui.core.ipynb #7a8c8a4a
 class View:
@@ -31,6 +31,11 @@ class View:
         try: fn(); return True
         except Exception as e: self.message.value = error_html(e); return False
 
+    def cb(self, fn, # a widget callback: `on_click(fn)`, `observe(fn, ...)`
+          ):
+        "`fn` run through `guarded`, for `on_click`/`observe`: whatever it raises shows in this view."
+        return lambda *a, **k: self.guarded(lambda: fn(*a, **k))
+
 # %% ../../nbs/40_ui.core.ipynb #411d49f0
 def esc(text, # any value; `None` gives an empty string
         max_chars:int=None, # shorten to at most this many characters (default: no limit)
@@ -43,13 +48,20 @@ def esc(text, # any value; `None` gives an empty string
 def html_table(df:pd.DataFrame, # the frame to show
                max_rows:int=50, # show only the first this many rows
                max_chars:int=300, # shorten each cell to this many characters
-               float_format="{:.4f}", # format string for float cells
+               float_format="{:.4g}", # format string for float cells (4 significant digits: 0.8523, 22.7, 26)
               )->str:
-    "An HTML table of `df` with every cell escaped and long texts shortened."
+    "An HTML table of `df` with every cell escaped and long texts shortened; headers aligned with their cells."
     d = df.head(max_rows).copy()
     for c in d.columns:
         d[c] = [esc(float_format.format(v) if isinstance(v, float) else v, max_chars).replace("\n", "<br>") for v in d[c]]   # pandas would print \n
-    return d.to_html(index=False, escape=False, border=0, classes="ftlab-table")
+    return d.to_html(index=False, escape=False, border=0, classes="ftlab-table", justify="left")
+
+def plural(n:int, # how many
+           word:str, # the singular
+           many:str=None, # the plural, when it is not word + "s"
+          )->str:
+    "`1 run`, `2 runs`, `1,234 examples`."
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
 
 def error_html(e:BaseException, # the error a button or control raised
               )->str:

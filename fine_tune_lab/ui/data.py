@@ -12,7 +12,7 @@ from fastcore.basics import patch
 from ..clean import CleanConfig, CleanResult, STEPS, TEXT_STEPS, clean_frame, profile, profile_figures, write_result
 from ..core import LabError
 from ..data import find_columns, load_source, prepare_frame
-from .core import ConfigForm, View, esc, html_table
+from .core import ConfigForm, View, esc, html_table, plural
 
 # %% auto #0
 __all__ = ['profile_html', 'counts_html', 'removed_options', 'DataDashboard']
@@ -37,9 +37,9 @@ def counts_html(res:CleanResult, # the result of `clean_frame`
     on = lambda s: "on" if getattr(res.config, s, None) else "off"
     flags = dict(empty="drop_empty", length="min_chars", language="language", label_conflict="label_conflicts",
                  exact_duplicate="exact_duplicates", near_duplicate="near_duplicates")
-    rows = [f"<tr><td>{esc(s)}</td><td>{on(s)}</td><td>changed {res.changes.get(s, 0):,} texts</td></tr>" for s in TEXT_STEPS]
+    rows = [f"<tr><td>{esc(s)}</td><td>{on(s)}</td><td>changed {plural(res.changes.get(s, 0), 'text')}</td></tr>" for s in TEXT_STEPS]
     rows += [f"<tr><td>{esc(s)}</td><td>{on(flags[s]) if s != 'length' else ('on' if res.config.min_chars or res.config.max_chars or res.config.length_outliers else 'off')}</td>"
-             f"<td>removed {n:,} rows</td></tr>" for s, n in res.counts.items()]
+             f"<td>removed {plural(n, 'row')}</td></tr>" for s, n in res.counts.items()]
     return (f"<table><tr><th>step</th><th></th><th>result</th></tr>{''.join(rows)}</table>"
             f"<div>kept <b>{len(res.data):,}</b>, removed <b>{len(res.removed):,}</b></div>")
 
