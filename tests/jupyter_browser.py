@@ -4,6 +4,7 @@ Usage (see the `lab` fixture in conftest.py):
     page = lab.open("demo.ipynb"); lab.run_all(page); page.locator(".widget-button").first.click()
 """
 import json
+import re
 import os
 import shutil
 import socket
@@ -35,6 +36,10 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+ERROR_MSG = re.compile(r'"msg_type"\s*:\s*"error"')
+EVALUE = re.compile(r'"evalue"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 
 class Lab:
@@ -74,6 +79,7 @@ class Lab:
     def open(self, notebook: str, width=1400, height=1000):
         "Open a notebook (path relative to root) and wait for its kernel to be idle."
         page = self.browser.new_page(viewport={"width": width, "height": height})
+        self._watch(page)
         page.goto(f"{self.url}/lab/tree/{notebook}?token={self.token}")
         page.wait_for_selector(".jp-Notebook", timeout=90_000)
         self.wait_idle(page)
@@ -109,9 +115,22 @@ class Lab:
         page.screenshot(path=str(p), full_page=True)
         return p
 
+    def _watch(self, page):
+        """Collect what a learner would only see in JupyterLab's log console: errors the kernel reports outside a cell
+        (a widget callback that raised) read off the kernel websocket, and uncaught exceptions in the page."""
+        page._ftlab_errors = []
+        def frame(payload):
+            text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+            if ERROR_MSG.search(text):
+                m = EVALUE.search(text)
+                page._ftlab_errors.append("kernel error: " + (m.group(1) if m else text[:300]))
+        page.on("websocket", lambda ws: ws.on("framereceived", frame))
+        page.on("pageerror", lambda e: page._ftlab_errors.append(f"page error: {e}"))
+
     def errors(self, page) -> list:
-        "Texts of error outputs in the notebook."
-        return page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr'], .jp-RenderedText[data-mime-type='application/vnd.jupyter.error']").all_inner_texts()
+        "Error outputs in the notebook, errors the kernel sent outside any cell (widget callbacks), and uncaught page errors."
+        cells = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr'], .jp-RenderedText[data-mime-type='application/vnd.jupyter.error']").all_inner_texts()
+        return cells + list(getattr(page, "_ftlab_errors", []))
 
     def close(self):
         for f in (lambda: self.browser.close(), lambda: self._pw.stop()):

@@ -30,3 +30,4 @@ def test_widgets_render_and_respond(lab):
     page.get_by_role("button", name="Press me").click()
     page.locator(".widget-html-content", has_text="clicked 1").wait_for(timeout=30_000)
     lab.shot(page, "smoke-slider-figure")
+

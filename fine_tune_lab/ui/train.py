@@ -214,7 +214,7 @@ def _watch(self:TrainDashboard, session:TrainingSession):
 @patch
 def _ended(self:TrainDashboard):
     s = self.session
-    self.buttons["Train"].disabled = self.form.config() is None
+    self.buttons["Train"].disabled = self.buttons["Find LR"].disabled = self.form.config() is None
     if s.error is not None: self.message.value = error_html(s.error)
     elif s.result is not None:
         self.results.value = f"Run <code>{esc(s.result.path)}</code> {esc(s.result.run.status)}." + (
@@ -231,7 +231,7 @@ def start(self:TrainDashboard, resume_dir=None, # a run folder to resume instead
     if cfg is None: raise LabError("the form has an invalid setting", hint="see the message under the form")
     self.counter.wait()              # a parameter count still importing transformers would race the run's own imports
     s = TrainingSession(resume_dir=resume_dir, changes={"epochs": cfg.epochs}) if resume_dir else TrainingSession(cfg)
-    self._watch(s); self.message.value = self.results.value = ""; self.buttons["Train"].disabled = True
+    self._watch(s); self.message.value = self.results.value = ""; self.buttons["Train"].disabled = self.buttons["Find LR"].disabled = True
     if self.live: s.start()
     else: s.run_now()
     return s
