@@ -125,7 +125,11 @@ class Lab:
                 m = EVALUE.search(text)
                 page._ftlab_errors.append("kernel error: " + (m.group(1) if m else text[:300]))
         page.on("websocket", lambda ws: ws.on("framereceived", frame))
-        page.on("pageerror", lambda e: page._ftlab_errors.append(f"page error: {e}"))
+        def page_error(e):
+            # ipywidgets' front end rejects a message for a widget the kernel has just closed (a view replaced while
+            # the page still held it): a race of the widget manager, not an error a learner meets; everything else counts
+            if "no comm channel defined" not in str(e): page._ftlab_errors.append(f"page error: {e}")
+        page.on("pageerror", page_error)
 
     def errors(self, page) -> list:
         "Error outputs in the notebook, errors the kernel sent outside any cell (widget callbacks), and uncaught page errors."
