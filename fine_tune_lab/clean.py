@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import ConfigError, DataError, LabConfig, LabError, atomic_write, guard_output, opt
+from .core import ConfigError, DataError, LabConfig, LabError, atomic_write, guard_output, opt, plural
 from .data import find_columns, line_of, load_source, prepare_frame
 from .models import load_tokenizer, resolve_model
 
@@ -394,19 +394,19 @@ def _class_warnings(p:Profile)->list:
     if p.label_sep_hint:
         w.append(f"labels look like lists separated by {p.label_sep_hint!r}: pass --label-sep {p.label_sep_hint!r} (label_sep) to read them as multi-label")
     if p.unlabelled:
-        w.append(f"{p.unlabelled:,} rows have no label in column {p.label_col!r} (rows {_rows(p, 'unlabelled')}{', …' if p.unlabelled > 5 else ''}): "
+        w.append(f"{plural(p.unlabelled, 'row')} {'has' if p.unlabelled == 1 else 'have'} no label in column {p.label_col!r} (rows {_rows(p, 'unlabelled')}{', …' if p.unlabelled > 5 else ''}): "
                  "they are left out of training; fill them in, or label them in the labelling widget")
     return w
 
 # %% ../nbs/05_clean.ipynb #b228e363
 def _text_warnings(p:Profile)->list:
     w = []
-    if p.empty: w.append(f"{p.empty:,} rows have no text (rows {_rows(p, 'empty')}): they are left out")
-    if p.duplicates: w.append(f"{p.duplicates:,} rows repeat an earlier text ({p.duplicate_rate:.1%}): clean removes them (ftlab data clean)")
+    if p.empty: w.append(f"{plural(p.empty, 'row')} {'has' if p.empty == 1 else 'have'} no text (rows {_rows(p, 'empty')}): they are left out")
+    if p.duplicates: w.append(f"{plural(p.duplicates, 'row')} {'repeats' if p.duplicates == 1 else 'repeat'} an earlier text ({p.duplicate_rate:.1%}): clean removes them (ftlab data clean)")
     if p.tokens is not None and p.max_length and (share := float((p.tokens > p.max_length).mean())) > 0.05:
         w.append(f"{share:.0%} of texts are longer than max_length={p.max_length} tokens and will be truncated")
     for k, v in p.oddities.items():
-        if v and ODDITIES[k][1]: w.append(f"{v:,} texts with {k} (rows {_rows(p, k)}): clean repairs or strips them")
+        if v and ODDITIES[k][1]: w.append(f"{plural(v, 'text')} with {k} (rows {_rows(p, k)}): clean repairs or strips them")
     main = max(p.languages, key=p.languages.get) if p.languages else None
     other = {k: v for k, v in p.languages.items() if k != main}
     if main and sum(other.values()) >= max(3, 0.001 * p.language_checked):

@@ -13,8 +13,8 @@ import yaml
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['EXIT_CODES', 'ASSETS', 'CHECKPOINT_DONE', 'LabError', 'ConfigError', 'DataError', 'RunError', 'did_you_mean', 'opt',
-           'base_type', 'coerce', 'check_rules', 'LabConfig', 'atomic_write', 'cache_dir', 'asset_dir',
+__all__ = ['EXIT_CODES', 'ASSETS', 'CHECKPOINT_DONE', 'LabError', 'ConfigError', 'DataError', 'RunError', 'did_you_mean',
+           'plural', 'opt', 'base_type', 'coerce', 'check_rules', 'LabConfig', 'atomic_write', 'cache_dir', 'asset_dir',
            'asset_installed', 'asset_install_command', 'asset_path', 'RunDir', 'guard_output', 'environment',
            'data_hash']
 
@@ -70,6 +70,14 @@ def did_you_mean(name:str, # what the user typed
     m = m or [o for o in opts if "_" in o and "".join(w[:1] for w in o.split("_")) == str(name).lower()]  # lr
     m = m or difflib.get_close_matches(str(name), opts, n=1, cutoff=0.6)
     return f" Did you mean {m[0]!r}?" if m else ""
+
+# %% ../nbs/00_core.ipynb #9734b0ec
+def plural(n:int, # how many
+           word:str, # the singular
+           many:str=None, # the plural, when it is not word + "s"
+          )->str:
+    "`1 run`, `2 runs`, `1,234 examples`."
+    return f"{n:,} {word if n == 1 else many or word + 's'}"
 
 # %% ../nbs/00_core.ipynb #263291c3
 def opt(default, # the default value

@@ -14,7 +14,7 @@ from fastcore.basics import patch
 from .core import ConfigError, LabError, RunDir, RunError, atomic_write, environment
 from .stats import mean_ci
 from .models import param_counts, quiet_transformers, resolve_model
-from .trainer import (MetricsLog, StopControl, curve_figure, pick_device, pick_precision, prune_checkpoints,
+from .trainer import (MetricsLog, StopControl, curve_figure, logging_note, pick_device, pick_precision, prune_checkpoints,
                                    train_throughput, trainer_callback)
 from .config import TrainConfig, get_task
 from .prepare import prepare, split_seed
@@ -95,6 +95,10 @@ def new(cls:Run, cfg:TrainConfig, # the run's settings
     return r
 
 # %% ../nbs/18_train.ipynb #1faa8230
+def _md(df:pd.DataFrame)->str:
+    "A metrics table as markdown: 4 decimals, a dash where a row has no value (the baseline has no loss)."
+    return df.astype(object).where(df.notna(), None).to_markdown(floatfmt=".4f", missingval="—")
+
 @dataclass
 class RunResult:
     "What a run produced: its folder and its final metrics (`results['stopped']` if it was stopped early)."
@@ -115,9 +119,9 @@ class RunResult:
     def _repr_mimebundle_(self, include=None, exclude=None):
         "The results table and the curves: static output, saved with the notebook."
         head = f"**Run** `{self.path.name}`" + (" (stopped early: resume it to finish)" if self.results.get("stopped") else "")
-        return {"text/plain": repr(self), "text/markdown": head + "\n\n" + self.table().to_markdown(floatfmt=".4f"),
+        return {"text/plain": repr(self), "text/markdown": head + "\n\n" + _md(self.table()),
                 "application/vnd.plotly.v1+json": self.figure().to_plotly_json()}
-    def __repr__(self): return f"Run {self.path}\n{self.table().to_string()}"
+    def __repr__(self): return f"Run {self.path}\n{self.table().to_string(na_rep='—')}"
 
 # %% ../nbs/18_train.ipynb #51186375
 def _as_callback(c):
@@ -143,6 +147,12 @@ def build(self:Run):
                                      nonfinite=self.cfg.nonfinite, on_nonfinite=nonfinite, on_phase=lambda p: self.log.set_progress(phase=p))
     self.stop.trainer = self.trainer
     if not self.progress: self.trainer.remove_callback(PrinterCallback)   # quiet: no log dicts printed either
+    if self.cfg.logging_steps is None:          # the lab chose the interval: say so once the step count is known (the dashboard shows it too)
+        self.log.set_progress(logging_auto=True); said = []
+        def note(kind, p):
+            if kind == "progress" and p.get("max_steps") and not said:
+                said.append(p["max_steps"]); self.say(logging_note(self.trainer.args.logging_steps, p["max_steps"]).capitalize() + ".")
+        self.log.add_listener(note)
     n, bs = len(self.ds["train"]), self.trainer.args.per_device_train_batch_size
     if "position_ids" in self.ds["train"].column_names:
         self.say(f"Packed {len(self.data['train']):,} texts into {n:,} rows of at most {self.cfg.max_length} tokens; "
@@ -417,8 +427,8 @@ class Repeats:
                 "min": float(v[m].min()), "max": float(v[m].max())} for m in v.columns if m not in ("seed", "run")]
         return pd.DataFrame(out).set_index("metric")[["n", "mean", "ci_low", "ci_high", "sd", "min", "max"]]
 
-    def __repr__(self): return f"Repeats {self.path} ({len(self.runs)} seeds)\n{self.table().to_string(float_format='{:.4f}'.format)}"
-    def _repr_markdown_(self): return f"**{len(self.runs)} seeds** `{self.path.name}`\n\n" + self.table().to_markdown(floatfmt=".4f")
+    def __repr__(self): return f"Repeats {self.path} ({len(self.runs)} seeds)\n{self.table().to_string(float_format='{:.4f}'.format, na_rep='—')}"
+    def _repr_markdown_(self): return f"**{len(self.runs)} seeds** `{self.path.name}`\n\n" + _md(self.table())
 
 def train_repeats(cfg:TrainConfig, # the settings, with `repeats` > 1
                   callbacks:list=None, # a `StopControl` and/or extra `TrainerCallback`s (a stop ends the group)

@@ -15,8 +15,8 @@ from .core import CHECKPOINT_DONE, ConfigError, RunDir, atomic_write
 __all__ = ['PANELS', 'GPU_PEAK_BF16', 'perplexity', 'MetricsLog', 'effective_records', 'curves', 'curve_panel', 'curve_figure',
            'trainer_callback', 'cpu_has_bf16', 'devices', 'supported_precisions', 'pick_device', 'pick_precision',
            'SeededLengthGroupedSampler', 'prune_checkpoints', 'LabTrainerMixin', 'lab_trainer', 'StopControl',
-           'auto_logging_steps', 'training_args', 'peak_flops', 'matmul_peak', 'flops_per_token', 'mfu_metrics',
-           'peak_memory_mb', 'train_throughput']
+           'auto_logging_steps', 'logging_note', 'training_args', 'peak_flops', 'matmul_peak', 'flops_per_token',
+           'mfu_metrics', 'peak_memory_mb', 'train_throughput']
 
 # %% ../nbs/12_trainer.ipynb #1621c831
 def perplexity(loss:float, # mean token cross-entropy (nats)
@@ -54,7 +54,8 @@ class MetricsLog:
 @patch
 def on_train_begin(self:MetricsLog, args, state, control, **kw):
     "The run starts (or resumes): total steps, start time."
-    self.set_progress(max_steps=state.max_steps, step=state.global_step, started=time.time(), state="running", phase="training")
+    self.set_progress(max_steps=state.max_steps, step=state.global_step, started=time.time(), state="running", phase="training",
+                      logging_steps=getattr(args, "logging_steps", None))
 
 @patch
 def on_step_begin(self:MetricsLog, args, state, control, **kw):
@@ -359,6 +360,13 @@ def auto_logging_steps(max_steps:int, # optimizer steps the run will take
                       )->int:
     "A logging interval that draws about `points` points over `max_steps` steps."
     return max(1, math.ceil(max_steps / points))
+
+def logging_note(every:int, # the logging interval in use
+                 max_steps:int, # optimizer steps the run will take
+                )->str:
+    "The line that says how often the loss is logged when the lab chose the interval (`logging_steps` unset)."
+    step = "step" if every == 1 else f"{every:,} steps"
+    return f"the loss is logged every {step} of {max_steps:,} (about 50 points; set logging_steps to change it)"
 
 def training_args(cfg, # a resolved `TrainConfig`
                   run:RunDir, # the run folder (checkpoints go under it)

@@ -48,7 +48,7 @@ def test_profile_prints_and_writes_offline_plots(tmp_path, extra_cols_csv, tiny_
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "42 rows (41 labelled, 1 unlabelled, 0 empty, 1 duplicates" in out and "tokens: median" in out
-    assert "HTML tags or entities: 20" in out and "1 rows have no label in column 'stars' (rows 43)" in out
+    assert "HTML tags or entities: 20" in out and "1 row has no label in column 'stars' (rows 43)" in out
     text = html.read_text()
     assert "Plotly.newPlot" in text and 'src="https://cdn.plot.ly' not in text and len(text) > 1e6   # plotly.js inside: opens offline
     assert main(args) == 2 and "exists" in capsys.readouterr().err        # never overwrites the user's file

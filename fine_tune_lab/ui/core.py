@@ -10,10 +10,10 @@ import ipywidgets as w
 import pandas as pd
 from fastcore.basics import patch
 
-from ..core import LabError, base_type
+from ..core import LabError, base_type, plural    # `plural` re-exported: the views count with it
 
 # %% auto #0
-__all__ = ['View', 'esc', 'html_table', 'plural', 'error_html', 'Throttle', 'ConfigForm']
+__all__ = ['View', 'esc', 'html_table', 'error_html', 'guard', 'Throttle', 'ConfigForm']
 
 # %% ../../nbs/40_ui.core.ipynb #7a8c8a4a
 class View:
@@ -27,9 +27,7 @@ class View:
                 clear:bool=True, # clear an earlier message first
                )->bool: # True when `fn` ran without an error
         "Run `fn`; any error is shown escaped in `self.message` (with what to do), never only in JupyterLab's log console."
-        if clear: self.message.value = ""
-        try: fn(); return True
-        except Exception as e: self.message.value = error_html(e); return False
+        return guard(fn, self.message, clear)()
 
     def cb(self, fn, # a widget callback: `on_click(fn)`, `observe(fn, ...)`
           ):
@@ -53,15 +51,8 @@ def html_table(df:pd.DataFrame, # the frame to show
     "An HTML table of `df` with every cell escaped and long texts shortened; headers aligned with their cells."
     d = df.head(max_rows).copy()
     for c in d.columns:
-        d[c] = [esc(float_format.format(v) if isinstance(v, float) else v, max_chars).replace("\n", "<br>") for v in d[c]]   # pandas would print \n
+        d[c] = [esc(("—" if v != v else float_format.format(v)) if isinstance(v, float) else v, max_chars).replace("\n", "<br>") for v in d[c]]   # pandas would print \n; no "nan"
     return d.to_html(index=False, escape=False, border=0, classes="ftlab-table", justify="left")
-
-def plural(n:int, # how many
-           word:str, # the singular
-           many:str=None, # the plural, when it is not word + "s"
-          )->str:
-    "`1 run`, `2 runs`, `1,234 examples`."
-    return f"{n:,} {word if n == 1 else many or word + 's'}"
 
 def error_html(e:BaseException, # the error a button or control raised
               )->str:
@@ -71,6 +62,17 @@ def error_html(e:BaseException, # the error a button or control raised
     return (f"<div class='ftlab-error' style='color:#b00020'>⚠ unexpected error: {esc(type(e).__name__)}: {esc(e)}<br>"
             "→ this is a bug in fine_tune_lab, not in your data: please report it with the details below"
             f"<details><summary>details</summary><pre>{esc(tb)}</pre></details></div>")
+
+def guard(fn, # a widget callback: `on_click(fn)`, `observe(fn, ...)`
+          message, # the HTML widget where its error shows
+          clear:bool=True, # clear an earlier message first
+         ):
+    "`fn` as a callback whose errors show escaped in `message` (for tab builders and other plain functions that are not a `View`)."
+    def run(*a, **k):
+        if clear: message.value = ""
+        try: fn(*a, **k); return True
+        except Exception as e: message.value = error_html(e); return False
+    return run
 
 # %% ../../nbs/40_ui.core.ipynb #8f16d253
 class Throttle:
@@ -116,13 +118,13 @@ class ConfigForm(View):
         self.fields = {n: _field_widget(n, tp, d, m, (combos or {}).get(n)) for n, (tp, d, m) in specs.items()}
         named = [f for fs in (sections or {}).values() for f in fs]
         groups = {**(sections or {}), **({"Other": [n for n in specs if n not in named]} if len(named) < len(specs) else {})}
-        self.error = w.HTML()
+        self.error = self.message = w.HTML()         # invalid settings, and whatever a listener raises
         notes = notes or {}
         boxes = [w.VBox(([w.HTML(f"<i>{esc(notes[t])}</i>")] if t in notes else []) + [self.fields[n] for n in fs])
                  for t, fs in groups.items()]
         self.sections = w.Accordion(children=boxes, titles=tuple(groups))
         self.widget = w.VBox([self.sections, self.error])
-        for wd in self.fields.values(): wd.observe(lambda ch: self._changed(), names="value")
+        for wd in self.fields.values(): wd.observe(self.cb(lambda ch: self._changed()), names="value")
         if value is not None: self.set_config(value)
         self._changed()
 

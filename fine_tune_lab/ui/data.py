@@ -95,7 +95,7 @@ def _build(self:DataDashboard):
                                  + (f", label column <code>{esc(self.label_col)}</code>" if self.label_col else "")), self.tabs, self.message])
     self.apply_btn.on_click(lambda _: self.guarded(self.apply, False)); self.save_btn.on_click(lambda _: self.guarded(self.save, False))
     self.restore_btn.on_click(lambda _: self.guarded(lambda: self.restore(list(self.picker.value)), False))
-    self.step.observe(lambda ch: self._show_removed(), names="value")
+    self.step.observe(self.cb(lambda ch: self._show_removed()), names="value")
     self.form.listeners.append(lambda cfg: setattr(self.apply_btn, "disabled", cfg is None))
 
 # %% ../../nbs/41_ui.data.ipynb #0a923e29

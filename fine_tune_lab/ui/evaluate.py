@@ -79,7 +79,7 @@ class EvalDashboard(View):
         self.classes = w.HTML(html_table(per_class(r.predictions, r.labels)))
         self.normalize = w.ToggleButtons(options=["counts", "normalised"], value="counts")
         self.cm = go.FigureWidget(confusion_figure(confusion(r.predictions, r.labels)))
-        self.normalize.observe(lambda ch: self._redraw_confusion(), names="value")
+        self.normalize.observe(self.cb(lambda ch: self._redraw_confusion()), names="value")
         cols = ["row", "label", "pred", "confidence", "text"]
         self.errors = w.HTML(html_table(worst_errors(r.predictions, k)[cols]))
         t, ece = calibration(r.predictions)
@@ -91,7 +91,8 @@ class EvalDashboard(View):
         mapw = self.map.widget if self.map else w.HTML(f"<i>{esc(why)}</i>")
         self.tabs = w.Tab(children=[self.metrics, self.classes, w.VBox([self.normalize, self.cm]), self.errors, self.calib, self.over, mapw],
                           titles=("Metrics", "Per class", "Confusion", "Worst errors", "Calibration", "Over training", "Data map"))
-        self.widget = w.VBox([w.HTML(f"<b>{esc(r.run.path.name)}</b> on {esc(r.source)}: {plural(len(r.predictions), 'example')}"), self.tabs])
+        self.message = w.HTML()
+        self.widget = w.VBox([w.HTML(f"<b>{esc(r.run.path.name)}</b> on {esc(r.source)}: {plural(len(r.predictions), 'example')}"), self.tabs, self.message])
 
     def _redraw_confusion(self):
         new = confusion_figure(confusion(self.result.predictions, self.result.labels, self.normalize.value == "normalised"))

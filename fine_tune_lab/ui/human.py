@@ -71,17 +71,17 @@ def choose(self:ABWidget, choice:str, # left, right, tie or both_bad
           ):
     "Judge the current item."
     if self.guarded(lambda: self.s.choose(choice, self.comment.value.strip() or None)): self.comment.value = ""
-    self.draw()
+    self.guarded(self.draw, clear=False)
 
 @patch
 def undo(self:ABWidget):
     "Take back the last judgement."
-    self.guarded(self.s.undo); self.draw()
+    self.guarded(self.s.undo); self.guarded(self.draw, clear=False)
 
 @patch
 def end(self:ABWidget):
     "End the session: reveal which version was which, and show the statistics."
-    self.guarded(self.s.end); self.draw()
+    self.guarded(self.s.end); self.guarded(self.draw, clear=False)
 
 @patch
 def _reveal_html(self:ABWidget)->str:
@@ -101,7 +101,7 @@ class RubricWidget(View):
         self.scales = {c: w.ToggleButtons(options=[str(v) for v in range(lo, hi + 1)], value=None, description=c,
                                           style={"button_width": "36px", "description_width": "90px"}) for c, (lo, hi) in session.criteria.items()}
         self.submit_btn, self.undo_btn = w.Button(description="Submit", button_style="primary"), w.Button(description="undo", icon="undo")
-        self.submit_btn.on_click(lambda _: self.submit()); self.undo_btn.on_click(lambda _: (self.guarded(self.s.undo), self.draw()))
+        self.submit_btn.on_click(self.cb(lambda _: self.submit())); self.undo_btn.on_click(lambda _: (self.guarded(self.s.undo), self.guarded(self.draw, clear=False)))
         self.bar = w.IntProgress(min=0, max=max(1, len(session.items)), layout=w.Layout(width="420px"))
         self.widget = w.VBox([w.HTML(f"rater <b>{esc(session.rater)}</b>"), self.bar, self.item, *self.scales.values(), self.comment,
                               w.HBox([self.submit_btn, self.undo_btn]), self.message])
@@ -121,4 +121,4 @@ class RubricWidget(View):
         "Rate the current item with the selected scores (the session says what is missing or out of range)."
         scores = {c: None if sc.value is None else int(sc.value) for c, sc in self.scales.items()}
         if self.guarded(lambda: self.s.rate(scores, self.comment.value.strip() or None)): self.comment.value = ""
-        self.draw()
+        self.guarded(self.draw, clear=False)

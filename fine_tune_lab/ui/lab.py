@@ -15,7 +15,7 @@ from ..label import LabelSession, combine_queues, file_queue, load_rows, unlabel
 from ..config import TrainConfig, get_task
 from ..batch import metric_columns, sweep_figures
 from ..project import Project
-from .core import View, error_html, esc, html_table, plural
+from .core import View, error_html, esc, guard, html_table, plural
 from .data import DataDashboard
 from .model import ModelDashboard
 from .augment import AugmentDashboard
@@ -29,10 +29,17 @@ from .chat import ChatView
 from .knobs import KnobLab
 
 # %% auto #0
-__all__ = ['STALE', 'TABS', 'refresh_runs', 'data_tab', 'label_tab', 'model_tab', 'augment_tab', 'train_tab', 'evaluate_tab',
-           'compare_tab', 'chat_tab', 'batch_tab', 'knobs_tab', 'LabApp']
+__all__ = ['STALE', 'TABS', 'NothingYet', 'nothing_html', 'refresh_runs', 'data_tab', 'label_tab', 'model_tab', 'augment_tab',
+           'train_tab', 'evaluate_tab', 'compare_tab', 'chat_tab', 'batch_tab', 'knobs_tab', 'LabApp']
 
 # %% ../../nbs/50_ui.lab.ipynb #3c6e0ff9
+class NothingYet(LabError):
+    "A tab with nothing to show yet (no runs, no sweeps, another task): said calmly with what to do, not as an error."
+
+def nothing_html(e:NothingYet)->str:
+    "How a tab says it has nothing to show yet: grey, with the next step."
+    return f"<div class='ftlab-empty' style='color:#555'>ℹ {esc(e)}</div>"
+
 def _run_options(project:Project)->list: return [(r.name, str(r)) for r in project.runs()]
 
 def _pick_runs(project:Project, n:int):
@@ -63,7 +70,7 @@ def label_tab(project:Project, # the shared project
     "Label the project's unlabelled rows and the queues other steps wrote (flips, suspects)."
     c = project.cfg.resolved()
     if not get_task(c.task).labelled:
-        raise LabError(f"labelling is for classification data; the task is {c.task}", hint="set task=classification in the Train tab and reopen")
+        raise NothingYet(f"labelling is for classification data; the task is {c.task}", hint="set task=classification in the Train tab and reopen")
     rows, source, _, _ = load_rows(c.data, c.text_col, c.label_col)
     labels = sorted(str(x) for x in rows["label"].dropna().unique())
     queues = [unlabelled_queue(rows)] + [file_queue(q) for q in project.queue_files()]
@@ -81,7 +88,7 @@ def augment_tab(project:Project, # the shared project
                 ):
     "Augmentation previewed on the training split, labels checked by the newest finished classifier run."
     c = project.cfg.resolved()
-    if not get_task(c.task).augmentable: raise LabError(f"augmentation here is for classification data; the task is {c.task}", hint="set task=classification in the Train tab")
+    if not get_task(c.task).augmentable: raise NothingYet(f"augmentation here is for classification data; the task is {c.task}", hint="set task=classification in the Train tab")
     ref = project.reference_run()          # the best finished classifier on this data, with its accuracy; None: the check is off
     return AugmentDashboard(project.splits(), spec=c.augment or "delete:0.1,swap:0.1,synonym:0.1", copies=max(1, c.augment_copies),
                             seed=c.seed, reference=ref, generator="smollm2")
@@ -100,7 +107,7 @@ def train_tab(project:Project, # the shared project
 def evaluate_tab(project:Project, # the shared project
                  ):
     "Choose a finished run and open its evaluation."
-    if not project.runs(): raise LabError(f"no finished runs in {project.runs_dir}", hint="train one in the Train tab")
+    if not project.runs(): raise NothingYet(f"no finished runs in {project.runs_dir}", hint="train one in the Train tab")
     (pick,), out = _pick_runs(project, 1), w.VBox()
     def show(_=None):
         try: out.children = [evaluate_view(pick.value).widget]
@@ -112,9 +119,9 @@ def evaluate_tab(project:Project, # the shared project
 def compare_tab(project:Project, # the shared project
                 ):
     "Choose two finished runs and compare them (deltas with CIs, McNemar, flips)."
-    if len(project.runs()) < 2: raise LabError("comparing needs two finished runs", hint="train another (change one setting) in the Train tab")
+    if len(project.runs()) < 2: raise NothingYet("comparing needs two finished runs", hint="train another (change one setting) in the Train tab")
     a, b = _pick_runs(project, 2)
-    go_, out, judge = w.Button(description="Compare", icon="balance-scale"), w.VBox(), w.VBox()
+    go_, out, judge, message = w.Button(description="Compare", icon="balance-scale"), w.VBox(), w.VBox(), w.HTML()
     rater = w.Text(description="rater", placeholder="your name", layout=w.Layout(width="260px"))
     def show(_=None):
         judge.children = []
@@ -127,8 +134,8 @@ def compare_tab(project:Project, # the shared project
             learn = w.Button(description="Train on these judgements", icon="graduation-cap", disabled=True)
             said = w.HTML()
             def open_ab(_=None):
-                if not rater.value.strip(): view.message.value = error_html(LabError("type your name as rater first", hint="each rater judges in their own order"))
-                else: judge.children = [w.HBox([rater, start, learn]), said, ABWidget(ABSession(view.session, rater.value.strip())).widget]
+                if not rater.value.strip(): raise LabError("type your name as rater first", hint="each rater judges in their own order")
+                judge.children = [w.HBox([rater, start, learn]), said, ABWidget(ABSession(view.session, rater.value.strip())).widget]
             def to_dpo(_=None):
                 try:
                     load_pairs(view.session)          # refuses a session with no decided judgements, or a rater who has not ended it
@@ -136,19 +143,19 @@ def compare_tab(project:Project, # the shared project
                     said.value = (f"<p>The Train tab is set to preference-tune <code>{esc(view.cmp.b.path.name)}</code> on these judgements "
                                   "(task dpo). Open it (↻ to refresh) and press Train.</p>")
                 except Exception as e: said.value = error_html(e)
-            start.on_click(open_ab); learn.on_click(to_dpo)
+            start.on_click(guard(open_ab, said)); learn.on_click(to_dpo)
             view.listeners.append(lambda folder: [setattr(b_, "disabled", False) for b_ in (start, learn)])
             judge.children = [w.HBox([rater, start, learn]), said]
-    go_.on_click(show)
+    go_.on_click(guard(show, message))
     note = w.HTML("<p>Classifier runs: flips and McNemar's test. Generator runs: ROUGE-L/chrF deltas and a blind A/B session.</p>")
-    box = w.VBox([w.HBox([a, b, go_]), out, judge, note]); box.pickers = [a, b]
+    box = w.VBox([w.HBox([a, b, go_]), out, judge, note, message]); box.pickers = [a, b]
     return box
 
 def chat_tab(project:Project, # the shared project
              ):
     "Chat with a finished generator run beside its base model."
     runs = [r for r in project.runs() if RunDir(r).config().task in ("sft", "causal-lm")]
-    if not runs: raise LabError("no finished generator runs to chat with", hint="train an sft run in the Train tab (task sft)")
+    if not runs: raise NothingYet("no finished generator runs to chat with", hint="train an sft run in the Train tab (task sft)")
     pick = w.Dropdown(options=[(r.name, str(r)) for r in runs], description="run", layout=w.Layout(width="420px"))
     vs = w.ToggleButtons(options=[("beside the base model", "base"), ("alone", None)], value="base")
     out = w.VBox()
@@ -163,9 +170,9 @@ def batch_tab(project:Project, # the shared project
               ):
     "The results of a sweep: its table and the metric against each parameter."
     sweeps = project.sweeps()
-    if not sweeps: raise LabError(f"no sweeps under {project.root}", hint="run one: ftlab sweep train --grid SPEC.yaml --out sweeps/NAME")
+    if not sweeps: raise NothingYet(f"no sweeps under {project.root}", hint="run one: ftlab sweep train --grid SPEC.yaml --out sweeps/NAME")
     pick = w.Dropdown(options=[(str(s.relative_to(project.root)), str(s)) for s in sweeps], description="sweep", layout=w.Layout(width="420px"))
-    metric, table, plot = w.Dropdown(description="metric"), w.HTML(), w.VBox()
+    metric, table, plot, message = w.Dropdown(description="metric"), w.HTML(), w.VBox(), w.HTML()
     def load(_=None):
         df = project.sweep_table(pick.value)
         table.value = html_table(df)
@@ -175,8 +182,8 @@ def batch_tab(project:Project, # the shared project
     def draw(_=None):
         figs = sweep_figures(project.sweep_table(pick.value), metric.value) if metric.value else {}
         plot.children = [go.FigureWidget(f) for f in figs.values()]
-    pick.observe(load, names="value"); metric.observe(draw, names="value"); load()
-    return w.VBox([w.HBox([pick, metric]), plot, table])
+    pick.observe(guard(load, message), names="value"); metric.observe(guard(draw, message), names="value"); load()
+    return w.VBox([w.HBox([pick, metric]), message, plot, table])
 
 def knobs_tab(project:Project, # the shared project
              ):
@@ -204,13 +211,13 @@ class LabApp(View):
         self.live, self.views = live, {}
         self.boxes = {n: w.VBox([w.HTML("<i>opening…</i>")]) for n in TABS}
         self.tabs = w.Tab(children=list(self.boxes.values()), titles=list(TABS))
-        self.header = w.HTML()
+        self.header, self.message = w.HTML(), w.HTML()       # `message`: what an app-level callback raised
         self.refresh_button = w.Button(description="↻ reopen tab", tooltip="rebuild this tab from the project's current state")
-        self.refresh_button.on_click(lambda _: self.open(self.current, rebuild=True))
-        self.tabs.observe(lambda ch: self.open(self.current), names="selected_index")
-        self.widget = w.VBox([w.HBox([self.header, self.refresh_button]), self.tabs])
+        self.refresh_button.on_click(self.cb(lambda _: self.open(self.current, rebuild=True)))
+        self.tabs.observe(self.cb(lambda ch: self.open(self.current)), names="selected_index")
+        self.widget = w.VBox([w.HBox([self.header, self.refresh_button]), self.message, self.tabs])
         self.project.listeners.append(lambda cfg: self._head())
-        self.project.watchers.append(self._on_change)
+        self.project.watchers.append(lambda what: self.guarded(lambda: self._on_change(what), clear=False))   # often from a training thread
         self._head()
         if tab not in TABS: raise LabError(f"no tab {tab!r}", hint=f"one of {', '.join(TABS)}")
         self.tabs.selected_index = list(TABS).index(tab)
@@ -234,7 +241,8 @@ class LabApp(View):
             v = self.views.get(name)
             if v is None: continue
             if getattr(v, "pickers", None): refresh_runs(v.pickers, self.project)      # keep the user's view, offer the new run
-            elif name != self.current: self.views.pop(name)    # rebuilt from the new state when next opened
+            elif name != self.current:                            # rebuilt from the new state when next opened, never shown stale
+                self.views.pop(name); self.boxes[name].children = [w.HTML("<i>updating…</i>")]
             elif isinstance(v, w.HTML): self.open(name, rebuild=True)   # on show, saying what was missing: now it is there
             # on show and in use (a chat, a half-done labelling pass): left as it is; ↻ rebuilds it
 
@@ -245,7 +253,8 @@ class LabApp(View):
         if name in self.views and not rebuild: return self.views[name]
         if "Train" in self.views: self.views["Train"].counter.wait()   # its parameter count imports transformers in a thread
         try: v = TABS[name](self.project)
-        except Exception as e: v = w.HTML(error_html(e))          # what is missing (a LabError), or what broke
+        except NothingYet as e: v = w.HTML(nothing_html(e))       # nothing to show yet: what to do next
+        except Exception as e: v = w.HTML(error_html(e))          # what broke, with what to do
         if isinstance(v, KnobLab): v.on_try = self.try_for_real
         self.views[name] = v
         self.boxes[name].children = [v.widget if isinstance(v, View) else v]

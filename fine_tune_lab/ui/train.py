@@ -15,7 +15,7 @@ from IPython.display import Markdown, display
 from ..core import LabError, RunDir
 from ..data import BUILTIN_DATASETS
 from ..models import OFFLINE_MODELS
-from ..trainer import MetricsLog, curve_figure, curve_panel, curves, devices, supported_precisions
+from ..trainer import MetricsLog, curve_figure, curve_panel, curves, devices, logging_note, supported_precisions
 from ..config import TASKS, TrainConfig, get_task
 from ..models_info import ParamCounter
 from ..train import TrainingSession
@@ -23,7 +23,8 @@ from ..lr_find import LRFind, lr_find
 from .core import ConfigForm, Throttle, View, error_html, esc, html_table
 
 # %% auto #0
-__all__ = ['SECTIONS', 'NOTES', 'progress_text', 'TrainMonitor', 'task_fields', 'TrainDashboard', 'summary_html', 'show_run']
+__all__ = ['SECTIONS', 'NOTES', 'progress_text', 'status_html', 'TrainMonitor', 'task_fields', 'TrainDashboard', 'summary_html',
+           'show_run']
 
 # %% ../../nbs/45_ui.train.ipynb #e8dd8281
 def _hms(s:float)->str:
@@ -39,6 +40,14 @@ def progress_text(p:dict, # `MetricsLog.progress`: step, max_steps, epoch, elaps
              f"{_hms(el)} elapsed", f"ETA {_hms(eta)}" if eta is not None and p.get("state") == "running" and not phase else ""]   # no ETA while evaluating
     return " · ".join(x for x in parts if x)
 
+def status_html(p:dict, # `MetricsLog.progress`
+               )->str:
+    "The monitor's status: the progress line, an error in red, and how often the loss is logged when the lab chose it."
+    s = esc(progress_text(p)) + (f' <span style="color:#b00020">{esc(p["error"])}</span>' if p.get("error") else "")
+    if p.get("logging_auto") and p.get("logging_steps") and p.get("max_steps"):
+        s += f"<br><small>{esc(logging_note(p['logging_steps'], p['max_steps']))}</small>"
+    return s
+
 # %% ../../nbs/45_ui.train.ipynb #ee34ee57
 class _Static:
     "Static output of a run's state: a status line, the curves (plotly mimetype) and the test results."
@@ -46,7 +55,9 @@ class _Static:
     def _repr_mimebundle_(self, include=None, exclude=None):
         status = progress_text(self.log.progress)
         fig = curve_figure(self.log.records).to_plotly_json()
-        return {"text/plain": status, "text/markdown": f"**{esc(status)}**\n\n{_results_md(self.log)}",
+        p = self.log.progress
+        note = f"\n\n*{esc(logging_note(p['logging_steps'], p['max_steps']))}*" if p.get("logging_auto") and p.get("logging_steps") and p.get("max_steps") else ""
+        return {"text/plain": status, "text/markdown": f"**{esc(status)}**{note}\n\n{_results_md(self.log)}",
                 "application/vnd.plotly.v1+json": {**fig, "config": {"displaylogo": False}}}
 
 def _results_md(log:MetricsLog)->str:
@@ -67,7 +78,7 @@ class TrainMonitor(View):
         self.log, self.live, self.handle, self.redraws = log, live, handle, 0
         self.throttle = Throttle(interval if interval is not None else (0.5 if live else 10.0))
         self.bar = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="420px"))
-        self.status = w.HTML(esc(progress_text(log.progress)))
+        self.status = w.HTML(status_html(log.progress))
         self.fig = go.FigureWidget(curve_figure(log.records)) if live else None
         self.plot_box = w.Box([self.fig] if self.fig is not None else [])
         self.widget, self._phase = w.VBox([w.HBox([self.bar, self.status]), self.plot_box]), None
@@ -86,7 +97,7 @@ def _on_event(self:TrainMonitor, kind:str, payload:dict):
     self._phase = p.get("phase")
     if not self.throttle(force=ended): return           # widgets and plots change at most every `interval` s
     self.bar.max, self.bar.value = max(1, p.get("max_steps") or 1), p.get("step", 0)
-    self.status.value = esc(progress_text(p)) + (f' <span style="color:#b00020">{esc(p["error"])}</span>' if p.get("error") else "")
+    self.status.value = status_html(p)
     self.redraw()
 
 @patch
