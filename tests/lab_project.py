@@ -7,16 +7,27 @@ from fine_tune_lab.config import TrainConfig
 from fine_tune_lab.train import train
 
 
-def make_project(root: Path, model: str) -> Path:
-    "Write the project into `root/proj` and return that folder."
-    proj = Path(root) / "proj"
+def write_reviews(proj: Path) -> Path:
+    "72 labelled reviews (two classes) and two unlabelled rows, one with markup, as `proj/reviews.csv`."
     proj.mkdir(parents=True, exist_ok=True)
     good, bad = ["a wonderful film", "brilliant and moving", "I loved it"], ["a dull mess", "boring and weak", "I hated it"]
     rows = [(f"{t} {i}", "pos") for i in range(12) for t in good] + [(f"{t} {i}", "neg") for i in range(12) for t in bad]
     rows += [("<b>not yet labelled</b> one", None), ("not yet labelled two", None)]
     pd.DataFrame(rows, columns=["text", "label"]).to_csv(proj / "reviews.csv", index=False)
-    cfg = TrainConfig(model=model, data=str(proj / "reviews.csv"), epochs=1, batch_size=8, precision="fp32",
-                      output_dir=str(proj / "runs"), val_size=0.2, test_size=0.25)
+    return proj / "reviews.csv"
+
+
+def base_config(proj: Path, model: str) -> TrainConfig:
+    "The project's settings: its reviews, the given model, one epoch, runs under `proj/runs`."
+    return TrainConfig(model=model, data=str(proj / "reviews.csv"), epochs=1, batch_size=8, precision="fp32",
+                       output_dir=str(proj / "runs"), val_size=0.2, test_size=0.25)
+
+
+def make_project(root: Path, model: str) -> Path:
+    "Write the project into `root/proj` and return that folder."
+    proj = Path(root) / "proj"
+    write_reviews(proj)
+    cfg = base_config(proj, model)
     train(cfg.replace(run_name="first"), progress=False, quiet=True)
     train(cfg.replace(run_name="second", learning_rate=5e-3, epochs=3), progress=False, quiet=True)
     sweep = proj / "sweeps" / "lr"

@@ -9,7 +9,8 @@ import pytest
 from fine_tune_lab.cli import main
 from fine_tune_lab.project import Project, starter_notebook
 from fine_tune_lab.ui.lab import TABS, LabApp
-from lab_project import make_project
+from fine_tune_lab.train import train
+from lab_project import base_config, make_project
 
 
 @pytest.fixture(scope="module")
@@ -111,19 +112,23 @@ def test_compare_reads_new_against_the_older_baseline(proj):
 
 def test_flips_sent_from_compare_reach_the_label_tab_without_reopening(tmp_path, tiny_bert):
     root = make_project(tmp_path, tiny_bert)
+    train(base_config(root, tiny_bert).replace(run_name="learns", learning_rate=1e-2, epochs=5), progress=False, quiet=True)
     app = LabApp(root, tab="Label")
-    before = len(app.views["Label"].s.queue)
+    before = set(app.views["Label"].s.queue["row"])                    # the two unlabelled rows
     app.tabs.selected_index = list(TABS).index("Compare")
     box = app.views["Compare"]
+    a, b = box.pickers
+    a.value, b.value = dict(a.options)["first"], dict(b.options)["learns"]    # a run at chance against one that learned: flips
     box.children[0].children[2].click()
     cmp_view = box.view
+    assert len(cmp_view.cmp.flips) > 0
     cmp_view.send.click()
     assert "queued" in cmp_view.message.value, cmp_view.message.value
     assert "Label" not in app.views                                     # stale: rebuilt when opened
     app.tabs.selected_index = list(TABS).index("Label")
     label = app.views["Label"]
     flips = cmp_view.cmp.flips
-    assert len(label.s.queue) == before + len(set(flips["row"]) - set(label.s.queue["row"][:before]))
+    assert set(label.s.queue["row"]) == before | set(flips["row"]) and len(label.s.queue) == len(before | set(flips["row"]))
     assert "ftlab-error" not in label.message.value and "float()" not in label.item.value
 
 
