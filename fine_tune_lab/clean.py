@@ -4,14 +4,14 @@
 
 # %% ../nbs/05_clean.ipynb #408a3573
 from __future__ import annotations
-import functools, html as _html, os, re, unicodedata
+import functools, hashlib, html as _html, json, os, re, unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .core import ConfigError, DataError, LabConfig, LabError, atomic_write, guard_output, opt, plural
+from .core import ConfigError, DataError, LabConfig, LabError, atomic_write, cache_dir, guard_output, opt, plural
 from .data import find_columns, line_of, load_source, prepare_frame
 from .models import load_tokenizer, resolve_model
 
@@ -428,6 +428,40 @@ def token_counts(texts:list, # the texts
         tokenizer = load_tokenizer(resolve_model(str(tokenizer)))
     return np.array([len(x) for x in tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]], dtype=np.int64)
 
+def _tokenizer_id(tokenizer)->str:
+    "A name for the cache: the model name, and for a local folder its files' sizes and times (an edited tokenizer is a new one)."
+    t = str(tokenizer)
+    if Path(t).is_dir(): t += "".join(f"|{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in sorted(Path(t).iterdir()) if f.is_file())
+    return t
+
+def _slow_parts(texts:pd.Series, # every text
+                tokenizer, # as `profile` takes it
+                lang_texts:pd.Series, # the non-empty texts whose languages are sampled
+                sample:int, # how many
+                cache:bool, # keep and reuse them in the lab's cache folder
+               )->tuple:
+    "(tokens per text, texts checked, languages by index): the profile's slow parts, cached by a hash of the texts and settings."
+    f = None
+    if cache and (tokenizer is None or isinstance(tokenizer, (str, Path))):    # a tokenizer object has no stable name: not cached
+        h = hashlib.sha256(f"profile v1\0{_tokenizer_id(tokenizer) if tokenizer is not None else ''}\0{sample}\0{len(texts)}".encode())
+        for t in texts: h.update(t.encode("utf-8", "surrogatepass")); h.update(b"\0")
+        f = cache_dir()/"profiles"/f"{h.hexdigest()[:32]}.json"
+        try:
+            d = json.loads(f.read_text())
+            tokens = None if d["tokens"] is None else np.asarray(d["tokens"], dtype=np.int64)
+            if tokens is not None and len(tokens) != len(texts): raise ValueError("stale")
+            return tokens, d["checked"], pd.Series(d["languages"], index=d["index"], dtype=object)
+        except (OSError, ValueError, KeyError, TypeError): pass      # not cached yet, or torn/stale: computed again below
+    tokens = token_counts(texts, tokenizer) if tokenizer is not None else None
+    checked, langs = _sample_languages(lang_texts, sample)
+    if f is not None:
+        try:
+            f.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(f, json.dumps({"tokens": None if tokens is None else tokens.tolist(), "checked": checked,
+                                        "languages": langs.tolist(), "index": [int(i) for i in langs.index]}))
+        except OSError: pass                                   # a read-only or full cache only costs time
+    return tokens, checked, langs
+
 def _sep_hint(labels:pd.Series)->str:
     "A separator that labels seem to be lists of ('a|b'), else None."
     s = labels.dropna()
@@ -440,12 +474,16 @@ def _sep_hint(labels:pd.Series)->str:
     return None
 
 # %% ../nbs/05_clean.ipynb #2b7901ae
-def _languages(p:Profile, texts:pd.Series, lines:list, sample:int, seed:int=0):
-    "Fill in the languages of a sample of the texts."
-    if not sample: return
+def _sample_languages(texts:pd.Series, sample:int, seed:int=0)->tuple:
+    "(texts checked, the confident languages of a sample of the texts, by index)."
+    if not sample: return 0, pd.Series(dtype=object)
     idx = texts.sample(min(sample, len(texts)), random_state=seed).index if len(texts) > sample else texts.index
-    langs = detect_languages(texts[idx])["language"].dropna()
-    p.language_checked, p.languages = len(idx), langs.value_counts().to_dict()
+    return len(idx), detect_languages(texts[idx])["language"].dropna()
+
+def _languages(p:Profile, checked:int, langs:pd.Series, lines:list):
+    "Fill in the languages found in the sample."
+    if not checked: return
+    p.language_checked, p.languages = checked, langs.value_counts().to_dict()
     if p.languages:
         main = max(p.languages, key=p.languages.get)
         p.examples["other language"] = sorted(lines[i] for i in langs.index[langs != main])[:8]
@@ -459,6 +497,7 @@ def profile(src, # a file, folder, DataFrame or built-in dataset name
             label_sep:str=None, # separator of multi-label strings
             language_sample:int=5000, # texts whose language is checked (0: none)
             name=None, # the source's name when `src` is an already loaded DataFrame (keeps its line numbers)
+            cache:bool=True, # reuse the token counts and languages computed before for the same texts and tokenizer
            )->Profile:
     "Profile a dataset (path, built-in name or DataFrame)."
     df, source = load_source(src)
@@ -470,15 +509,16 @@ def profile(src, # a file, folder, DataFrame or built-in dataset name
     labels = prep["label"] if "label" in prep else pd.Series(dtype=object)
     keys, lines = texts.map(match_key), [line_of(source, i) for i in range(len(df))]
     odd = oddities(texts)
+    tokens, checked, langs = _slow_parts(texts, tokenizer, texts[keys != ""], language_sample, cache)
     p = Profile(str(source), len(df), int(labels.notna().sum()), int(labels.isna().sum()) if label_col else 0, int((keys == "").sum()),
                 int(keys[keys != ""].duplicated().sum()), _label_counts(labels), texts.str.len().to_numpy(),
-                token_counts(texts, tokenizer) if tokenizer is not None else None, max_length,
+                tokens, max_length,
                 {k: len(v) for k, v in odd.items()}, {k: [lines[i] for i in v[:8]] for k, v in odd.items()},
                 multi_label=bool(labels.map(lambda v: isinstance(v, tuple) and len(v) > 1).any()), label_col=label_col,
                 label_sep_hint=_sep_hint(labels) if label_col and not label_sep else None)
     p.examples["unlabelled"] = [lines[r] for r in prep.loc[labels.isna(), "row"][:8]] if label_col else []
     p.examples["empty"] = [lines[i] for i in np.flatnonzero((keys == "").to_numpy())[:8]]
-    _languages(p, texts[keys != ""], lines, language_sample)
+    _languages(p, checked, langs, lines)
     p.warnings = teacher_warnings(p)
     return p
 

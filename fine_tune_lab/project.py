@@ -18,6 +18,13 @@ from .prepare import prepare
 __all__ = ['STARTER', 'Project', 'starter_notebook', 'free_port', 'lab_command', 'lab_url']
 
 # %% ../nbs/24_project.ipynb #ede90ee6
+def _stamp(path)->tuple:
+    "Sizes and modification times of a data file or of a folder's files (a built-in dataset name: nothing)."
+    if not path or not os.path.exists(str(path)): return ()
+    p = Path(path)
+    fs = sorted(f for f in p.iterdir() if f.is_file()) if p.is_dir() else [p]
+    return tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in fs)
+
 class Project:
     "What the lab's tabs share: a folder, the training config, and the runs, labels, queues and sweeps in it."
     def __init__(self, root=".", # the project folder (runs, labels and sweeps live under it)
@@ -79,8 +86,10 @@ class Project:
         return pd.read_csv(f)
 
     def splits(self):
-        "The project's data as a run with its config prepares it (cleaning, label patch and leakage guard included)."
-        return prepare(self.cfg)
+        "The project's data as a run with its config prepares it (cleaning, label patch and leakage guard included); kept until the config or a data file changes."
+        key = (json.dumps(self.cfg.to_dict(), sort_keys=True, default=str), _stamp(self.cfg.data), _stamp(self.cfg.labels_patch))
+        if getattr(self, "_splits", (None,))[0] != key: self._splits = (key, prepare(self.cfg))   # the Model and Augment tabs share one
+        return self._splits[1]
 
     @property
     def labels_dir(self)->Path:

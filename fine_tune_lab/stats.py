@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_stats.ipynb #81f487a4
 from __future__ import annotations
-import math
+import math, statistics
 
 import numpy as np
 
@@ -18,11 +18,12 @@ def wilson_ci(k:int, # successes
               n:int, # trials
               conf:float=0.95, # confidence level
              )->tuple: # (low, high)
-    "Wilson score confidence interval for the proportion k/n (scipy's `binomtest(...).proportion_ci`)."
-    from scipy import stats as st
+    "Wilson score confidence interval for the proportion k/n (closed form; no scipy import, which takes seconds)."
     if n == 0: return (0.0, 1.0)
-    ci = st.binomtest(int(k), int(n)).proportion_ci(confidence_level=conf, method="wilson")
-    return (float(ci.low), float(ci.high))
+    z = statistics.NormalDist().inv_cdf(0.5 + conf / 2)
+    k, n = float(k), float(n)
+    centre, half = (k + z * z / 2) / (n + z * z), z / (n + z * z) * math.sqrt(k * (n - k) / n + z * z / 4)
+    return (max(0.0, centre - half), min(1.0, centre + half))
 
 # %% ../nbs/03_stats.ipynb #c81e5b3d
 def sign_test(wins:int, # judgements won

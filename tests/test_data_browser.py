@@ -26,7 +26,7 @@ def test_data_dashboard_restores_a_row(lab):
     assert page.locator(".ftlab-table img").count() == 0
     page.locator(".widget-select-multiple select").select_option(label="row 30 · exact_duplicate · a good film number 2")
     page.get_by_role("button", name="Restore selected").click()
-    page.locator(".widget-html-content", has_text="restored 1 row(s)").wait_for(timeout=30_000)
+    page.locator(".widget-html-content", has_text="restored 1 row").wait_for(timeout=30_000)
     assert "row 30" not in page.locator(".widget-select-multiple select").inner_text()
     # a step switched off in the form: Apply re-runs the recipe and the counts say so
     page.get_by_role("tab", name="Clean").click()

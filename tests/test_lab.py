@@ -40,6 +40,8 @@ def test_every_tab_opens_with_content(proj):
     assert "&lt;b&gt;not yet labelled" in label.item.value                 # escaped
     assert app.views["Train"].form.config().epochs == 300
     model = app.views["Model"]
+    assert model.audit is None                                           # the audit waits for its tab
+    model.tabs.selected_index = 1
     assert model.info["name"] == app.project.cfg.model and model.audit is not None      # card and token audit on the data
     aug = app.views["Augment"]
     # the best finished classifier on the data would check labels; these random tiny runs are no better than the majority class

@@ -6,7 +6,6 @@
 from __future__ import annotations
 import ipywidgets as w
 import pandas as pd
-import plotly.graph_objects as go
 from fastcore.basics import patch
 
 from ..clean import CleanConfig, CleanResult, STEPS, TEXT_STEPS, clean_frame, profile, profile_figures, write_result
@@ -74,14 +73,15 @@ class DataDashboard(View):
                                "Duplicates and conflicts": ["label_conflicts", "exact_duplicates", "near_duplicates", "near_threshold"],
                                "Kept by hand": ["restore"]})
         self.result, self.message = None, w.HTML()
-        self._build()
-        self.apply()
+        self._build()              # the recipe runs when the Clean or Removed rows tab is first opened (or on Apply): the profile shows at once
 
 # %% ../../nbs/41_ui.data.ipynb #9ec32fe7
 @patch
 def _build(self:DataDashboard):
-    figs = [go.FigureWidget(f) for f in profile_figures(self.profile).values()]
-    prof = w.VBox([w.HTML(profile_html(self.profile)), *figs])
+    figs = w.Output()            # static plots (they never change): no FigureWidget to import, seconds faster to open
+    figs.outputs = tuple({"output_type": "display_data", "metadata": {}, "data": {"application/vnd.plotly.v1+json": f.to_plotly_json(),
+                          "text/plain": f"<{k} plot>"}} for k, f in profile_figures(self.profile).items())
+    prof = w.VBox([w.HTML(profile_html(self.profile)), figs])
     self.counts, self.apply_btn = w.HTML(), w.Button(description="Apply", icon="check", button_style="primary")
     self.out_path = w.Text(value="clean", description="folder", layout=w.Layout(width="360px"))
     self.save_btn = w.Button(description="Save clean data", icon="save")
@@ -96,6 +96,9 @@ def _build(self:DataDashboard):
     self.apply_btn.on_click(lambda _: self.guarded(self.apply, False)); self.save_btn.on_click(lambda _: self.guarded(self.save, False))
     self.restore_btn.on_click(lambda _: self.guarded(lambda: self.restore(list(self.picker.value)), False))
     self.step.observe(self.cb(lambda ch: self._show_removed()), names="value")
+    def first_look(ch):
+        if ch["new"] in (1, 2) and self.result is None: self.counts.value = "<i>cleaning…</i>"; self.apply()
+    self.tabs.observe(self.cb(first_look), names="selected_index")
     self.form.listeners.append(lambda cfg: setattr(self.apply_btn, "disabled", cfg is None))
 
 # %% ../../nbs/41_ui.data.ipynb #0a923e29
@@ -123,7 +126,7 @@ def restore(self:DataDashboard, rows:list, # removed row ids to keep
     self.result = self.apply().restore(rows)
     self.form.set_config(self.result.config)
     self.counts.value = counts_html(self.result); self._show_removed()
-    self.message.value = f"restored {len(rows)} row(s)"
+    self.message.value = f"restored {plural(len(rows), 'row')}"
     return self.result
 
 @patch

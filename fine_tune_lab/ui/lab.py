@@ -5,6 +5,7 @@
 # %% ../../nbs/50_ui.lab.ipynb #f07f072a
 from __future__ import annotations
 from pathlib import Path
+import threading
 
 import ipywidgets as w
 import pandas as pd
@@ -82,7 +83,7 @@ def label_tab(project:Project, # the shared project
 def model_tab(project:Project, # the shared project
               ):
     "The model picker and the token audit, on the project's model and data."
-    return ModelDashboard(project.splits(), project.cfg)
+    return ModelDashboard(project.splits, project.cfg)      # the data is loaded and split when the Tokens tab first opens
 
 def augment_tab(project:Project, # the shared project
                 ):
@@ -195,6 +196,11 @@ def knobs_tab(project:Project, # the shared project
                                       f"<code>ftlab knobs build knobs/mine --data {esc(project.cfg.data or 'DATA')}</code></i>"),) + tuple(lab.widget.children)
     return lab
 
+def _warm_plots():
+    "Import plotly's FigureWidget (anywidget and its bundled plotly.js: seconds) while the person looks at the first tab."
+    try: import plotly.basewidget  # noqa: F401  (no torch here: safe beside the Train tab's counting thread)
+    except Exception: pass           # the tab that needs it imports it (and reports) itself
+
 STALE = {"runs": ("Evaluate", "Compare", "Chat", "Augment"), "queues": ("Label",), "labels": ("Label",)}   # what shows what
 TABS = {"Data": data_tab, "Augment": augment_tab, "Label": label_tab, "Model": model_tab, "Train": train_tab,
         "Evaluate": evaluate_tab, "Compare": compare_tab, "Chat": chat_tab, "Batch": batch_tab, "Knobs": knobs_tab}
@@ -222,6 +228,7 @@ class LabApp(View):
         if tab not in TABS: raise LabError(f"no tab {tab!r}", hint=f"one of {', '.join(TABS)}")
         self.tabs.selected_index = list(TABS).index(tab)
         self.open(tab)
+        if live: threading.Thread(target=_warm_plots, daemon=True).start()   # after the first tab: the first live plot then opens without a 3-s import
 
     @property
     def current(self)->str:

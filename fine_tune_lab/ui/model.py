@@ -50,11 +50,12 @@ def audit_html(au:TokenAudit, # from `token_audit`
 # %% ../../nbs/42_ui.model.ipynb #94e11c40
 class ModelDashboard(View):
     "Pick a model and audit tokenisation; a thin view over `ModelChoice`."
-    def __init__(self, data=None, # a `Splits` or a DataFrame with `text` (and `label`) to audit
+    def __init__(self, data=None, # a `Splits` or a DataFrame with `text` (and `label`) to audit, or a function giving one (called when Tokens opens)
                  cfg:TrainConfig=None, # starting settings (model, task, batch size, max_length, precision, freezing, LoRA)
                  examples:int=3, # texts shown as coloured tokens
                 ):
-        self.choice, self.examples = ModelChoice(cfg, data), examples
+        self.choice, self.examples = ModelChoice(cfg, None if callable(data) else data), examples
+        self._data = data if callable(data) else None         # loaded and split only when the Tokens tab first opens
         c, s = self.choice.cfg, dict(style={"description_width": "110px"})
         self.info = self.audit = None
         self.task = w.Dropdown(options=[*TASKS, "seq2seq"], value=c.task, description="task", **s)
@@ -66,12 +67,13 @@ class ModelDashboard(View):
         self.freeze_layers = w.IntText(value=c.freeze_layers, description="freeze_layers", **s)
         self.lora = w.Checkbox(value=c.lora, description="lora", indent=False)
         self.recs, self.card, self.message, self.audit_box, self.tokens = w.HTML(), w.HTML(), w.HTML(), w.HTML(), w.HTML()
-        self.fig = go.FigureWidget()
+        self.fig = None                                       # a FigureWidget, made with the first audit (its import alone takes seconds)
+        self.tokens_box = w.VBox([self.audit_box, self.tokens])
         controls = w.VBox([self.task, self.model, self.batch_size, self.max_length, self.precision, self.freeze_layers, self.lora],
                           layout=w.Layout(min_width="380px"))
-        tabs = w.Tab(children=[w.VBox([w.HBox([controls, self.card]), self.recs]), w.VBox([self.fig, self.audit_box, self.tokens])],
-                     titles=("Model", "Tokens"))
-        self.widget = w.VBox([tabs, self.message])
+        self.tabs = w.Tab(children=[w.VBox([w.HBox([controls, self.card]), self.recs]), self.tokens_box], titles=("Model", "Tokens"))
+        self.tabs.observe(self.cb(lambda ch: ch["new"] == 1 and self.audit is None and self.audit_now()), names="selected_index")
+        self.widget = w.VBox([self.tabs, self.message])
         self.task.observe(lambda ch: self.set_task(ch["new"]), names="value")
         for wd in (self.model, self.batch_size, self.max_length, self.precision, self.freeze_layers, self.lora):
             wd.observe(lambda ch: self.changed(), names="value")
@@ -102,7 +104,10 @@ def set_task(self:ModelDashboard, task:str, # a lab task, or "seq2seq" to browse
 @patch
 def changed(self:ModelDashboard):
     "A setting changed: update the choice, then the card and the audit."
-    if self.guarded(lambda: self.choice.set(**self._settings())): self.refresh(); self.audit_now()
+    if not self.guarded(lambda: self.choice.set(**self._settings())): return
+    self.refresh(); self.audit = None
+    if self.tabs.selected_index == 1: self.audit_now()          # on show: audit now; else when the Tokens tab opens
+    else: self.audit_box.value = "<i>The token audit runs when this tab opens.</i>"
 
 @patch
 def refresh(self:ModelDashboard):
@@ -119,15 +124,20 @@ def refresh(self:ModelDashboard):
 @patch
 def audit_now(self:ModelDashboard):
     "Audit the data with the chosen model's tokenizer and max_length."
+    if self.choice.data is None and self._data is not None:
+        self.audit_box.value = "<i>loading and splitting the data…</i>"
+        if not self.guarded(lambda: setattr(self.choice, "data", self._data()), clear=False): self.audit_box.value = ""; return
     if self.choice.data is None:
         self.audit_box.value = "<i>Give data (a Splits or a DataFrame) to audit its tokens.</i>"; return
-    def go():
+    def run():
+        self.audit_box.value = "<i>auditing…</i>"
         self.audit = self.choice.audit()
         new = self.audit.figure()
+        if self.fig is None: self.fig = go.FigureWidget(); self.tokens_box.children = (self.fig, self.audit_box, self.tokens)
         with self.fig.batch_update():
             self.fig.data = []
             self.fig.add_traces(list(new.data)); self.fig.layout = new.layout
         self.audit_box.value = audit_html(self.audit)
         self.tokens.value = "".join(f"<p><b>{esc(label) if label is not None else ''}</b> {tokens_html(v)}</p>"
                                     for label, v in self.choice.token_views(self.examples))
-    self.guarded(go, clear=False)
+    self.guarded(run, clear=False)
