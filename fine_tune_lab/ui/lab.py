@@ -37,7 +37,8 @@ __all__ = ['STALE', 'TABS', 'NothingYet', 'nothing_html', 'refresh_runs', 'data_
 class NothingYet(LabError):
     "A tab with nothing to show yet (no runs, no sweeps, another task): said calmly with what to do, not as an error."
 
-def nothing_html(e:NothingYet)->str:
+def nothing_html(e:NothingYet, # what the tab has nothing of yet, and the next step
+                )->str:
     "How a tab says it has nothing to show yet: grey, with the next step."
     return f"<div class='ftlab-empty' style='color:#555'>ℹ {esc(e)}</div>"
 
