@@ -38,6 +38,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def click_tab(page, name: str):
+    "Click the JupyterLab/ipywidgets tab whose title holds `name` (the lab app's tabs, a dashboard's sub-tabs)."
+    page.locator(".lm-TabBar-tab", has_text=name).first.click()
+
+
 ERROR_MSG = re.compile(r'"msg_type"\s*:\s*"error"')
 EVALUE = re.compile(r'"evalue"\s*:\s*"((?:[^"\\]|\\.)*)"')
 

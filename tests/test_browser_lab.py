@@ -8,6 +8,7 @@ import yaml
 
 from fine_tune_lab.project import starter_notebook
 from fine_tune_lab.ui.lab import TABS
+from jupyter_browser import click_tab
 from lab_project import make_project
 
 pytestmark = pytest.mark.browser
@@ -21,10 +22,6 @@ def test_lab_app_tabs_train_stop_label(lab, tiny_bert):
         _drive(lab, page, proj)
     finally:
         lab.shot(page, "lab-last")
-
-
-def _tab(page, name):
-    page.locator(".lm-TabBar-tab", has_text=name).first.click()
 
 
 def _drive(lab, page, proj):
@@ -54,11 +51,11 @@ def _drive(lab, page, proj):
     assert status["state"] == "stopped"
     assert yaml.safe_load((proj / "runs" / "ui" / "config.yaml").read_text())["learning_rate"] == pytest.approx(3e-4)
 
-    _tab(page, "Data")
+    click_tab(page, "Data")
     page.locator(".widget-tab .js-plotly-plot, .lm-TabPanel-stackedPanel .js-plotly-plot").first.wait_for(timeout=90_000)
     lab.shot(page, "lab-data")
 
-    _tab(page, "Label")
+    click_tab(page, "Label")
     page.get_by_role("button", name="1 · neg").wait_for(timeout=60_000)
     page.locator(".widget-html-content", has_text="0/2 decided").wait_for(timeout=30_000)
     keys = page.locator(".ftlab-keys")
@@ -67,14 +64,14 @@ def _drive(lab, page, proj):
     assert page.locator(".widget-html b", has_text="not yet labelled").count() == 0      # user text is escaped
     lab.shot(page, "lab-label")
 
-    _tab(page, "Model")
+    click_tab(page, "Model")
     page.locator(".widget-html-content:visible", has_text="memory").first.wait_for(timeout=60_000)
     lab.shot(page, "lab-model")
     page.locator(".lm-TabBar-tab:visible", has_text="Tokens").first.click()
     page.locator(".js-plotly-plot:visible").first.wait_for(timeout=60_000)            # token-length histogram
     lab.shot(page, "lab-model-tokens")
 
-    _tab(page, "Augment")
+    click_tab(page, "Augment")
     page.locator(".widget-html-content:visible", has_text="augmented copies").first.wait_for(timeout=60_000)
     # the project's runs are random tiny models, no better than the majority class: the check is refused, with why
     page.locator(".widget-html-content:visible", has_text="Label check off").first.wait_for(timeout=60_000)
@@ -82,19 +79,19 @@ def _drive(lab, page, proj):
     assert page.get_by_role("button", name="Check labels").is_disabled()
     lab.shot(page, "lab-augment")
 
-    _tab(page, "Evaluate")
+    click_tab(page, "Evaluate")
     page.locator(".lm-TabBar-tab:visible", has_text="Confusion").first.wait_for(timeout=60_000)
     lab.shot(page, "lab-evaluate")
 
-    _tab(page, "Compare")
+    click_tab(page, "Compare")
     page.get_by_role("button", name="Compare").click()
     page.locator(".widget-html-content:visible", has_text="McNemar").first.wait_for(timeout=60_000)
     lab.shot(page, "lab-compare")
 
-    _tab(page, "Batch")
+    click_tab(page, "Batch")
     page.locator(".ftlab-table:visible", has_text="test.accuracy").first.wait_for(timeout=60_000)
     lab.shot(page, "lab-batch")
-    _tab(page, "Knobs")
+    click_tab(page, "Knobs")
     page.locator(".widget-html-content:visible", has_text="real runs").first.wait_for(timeout=60_000)
     page.locator(".js-plotly-plot:visible").first.wait_for(timeout=60_000)
     lab.shot(page, "lab-knobs")

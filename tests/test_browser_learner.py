@@ -10,6 +10,7 @@ import yaml
 
 from fine_tune_lab.project import starter_notebook
 from fine_tune_lab.ui.lab import TABS
+from jupyter_browser import click_tab
 from lab_project import base_config, write_reviews
 
 pytestmark = pytest.mark.browser
@@ -25,10 +26,6 @@ def test_learner_path_without_reopening_a_tab(lab, tiny_bert):
         _drive(lab, page, proj)
     finally:
         lab.shot(page, "learner-last")
-
-
-def _tab(page, name):
-    page.locator(".lm-TabBar-tab", has_text=name).first.click()
 
 
 def _html(page, text, timeout=60_000):
@@ -58,10 +55,10 @@ def _drive(lab, page, proj):
     _html(page, "0 finished runs")
     _html(page, "parameters train")
     # tabs opened before anything exists say what is missing
-    _tab(page, "Evaluate"); _html(page, "no finished runs")
-    _tab(page, "Compare"); _html(page, "comparing needs two finished runs")
-    _tab(page, "Label"); _html(page, "0/2 decided")                    # the two unlabelled rows
-    _tab(page, "Train")
+    click_tab(page, "Evaluate"); _html(page, "no finished runs")
+    click_tab(page, "Compare"); _html(page, "comparing needs two finished runs")
+    click_tab(page, "Label"); _html(page, "0/2 decided")                    # the two unlabelled rows
+    click_tab(page, "Train")
 
     _train(page, lab, runs, 1)
     # a 1-epoch run on 36 rows is a handful of steps: the loss is logged often enough to draw a line, and the tab says so
@@ -72,12 +69,12 @@ def _drive(lab, page, proj):
     _no_view_errors(page, "Train")
     lab.shot(page, "learner-train-1")
 
-    _tab(page, "Evaluate")                                               # built before as "no finished runs": now the run
+    click_tab(page, "Evaluate")                                               # built before as "no finished runs": now the run
     page.locator(".lm-TabBar-tab:visible", has_text="Confusion").first.wait_for(timeout=60_000)
     _no_view_errors(page, "Evaluate")
     lab.shot(page, "learner-evaluate")
 
-    _tab(page, "Train")                                                  # a second run that learns (the first is at chance)
+    click_tab(page, "Train")                                                  # a second run that learns (the first is at chance)
     page.get_by_text("Hyperparameters", exact=True).click()
     for name, value in (("learning_rate", "0.01"), ("epochs", "5")):
         box = page.locator(".widget-inline-hbox", has_text=name).locator("input").first
@@ -88,7 +85,7 @@ def _drive(lab, page, proj):
     first, second = sorted((p for p in runs.iterdir() if (p / "results.json").exists()), key=lambda p: p.stat().st_mtime)
     assert yaml.safe_load((second / "config.yaml").read_text())["learning_rate"] == pytest.approx(1e-2)
 
-    _tab(page, "Compare")
+    click_tab(page, "Compare")
     page.get_by_role("button", name="Compare").click()
     summary = _html(page, "The new run's accuracy").inner_text()
     assert f"baseline (A): {first.name}" in summary and f"new (B): {second.name}" in summary     # the older run is the baseline
@@ -99,7 +96,7 @@ def _drive(lab, page, proj):
     _no_view_errors(page, "Compare")
     lab.shot(page, "learner-compare")
 
-    _tab(page, "Label")                                                  # the flips are there, without ↻
+    click_tab(page, "Label")                                                  # the flips are there, without ↻
     counts = _html(page, re.compile(r"0/([3-9]|\d\d+) decided")).inner_text()      # the two unlabelled rows and the flips
     total = int(re.search(r"0/(\d+) decided", counts).group(1))
     assert total > 2, counts
@@ -114,7 +111,7 @@ def _drive(lab, page, proj):
     assert len([json.loads(x) for x in stores[0].read_text().splitlines() if x.strip()]) == 1
 
     for name in TABS:                                                    # every tab as the learner now sees it
-        _tab(page, name)
+        click_tab(page, name)
         page.wait_for_timeout(1000)
         busy = page.locator(".widget-html-content:visible", has_text=re.compile("opening…|updating…|loading"))
         for _ in range(180):                                             # built (the Data profile takes the longest)

@@ -8,6 +8,7 @@ import pytest
 from fine_tune_lab.config import TrainConfig
 from fine_tune_lab.project import starter_notebook
 from fine_tune_lab.train import train
+from jupyter_browser import click_tab
 
 pytestmark = pytest.mark.browser
 
@@ -23,10 +24,6 @@ def _project(root):
     return proj
 
 
-def _tab(page, name):
-    page.locator(".lm-TabBar-tab", has_text=name).first.click()
-
-
 def test_lab_app_for_generators(lab):
     proj = _project(lab.root)
     starter_notebook(proj)
@@ -39,12 +36,12 @@ def test_lab_app_for_generators(lab):
         assert page.locator(".widget-inline-hbox:visible", has_text="label_col").count() == 0      # SFT: no label column
         lab.shot(page, "sft-train-form")
 
-        _tab(page, "Evaluate")
+        click_tab(page, "Evaluate")
         page.locator(".lm-TabBar-tab:visible", has_text="Side by side").first.click()
         page.locator(".ftlab-table:visible", has_text="reference").first.wait_for(timeout=60_000)
         lab.shot(page, "sft-evaluate")
 
-        _tab(page, "Compare")
+        click_tab(page, "Compare")
         page.get_by_role("button", name="Compare").click()
         page.locator(".widget-html-content:visible", has_text="paired bootstrap").first.wait_for(timeout=60_000)
         page.get_by_role("button", name="Start a blind A/B session").click()
@@ -61,7 +58,7 @@ def test_lab_app_for_generators(lab):
         assert json.loads(files[0].read_text().splitlines()[0])["choice"] == "left"
         lab.shot(page, "sft-compare-ab")
 
-        _tab(page, "Chat")
+        click_tab(page, "Chat")
         box = page.locator("textarea:visible").first
         box.wait_for(timeout=120_000)
         box.fill("Write a headline for this BBC News story.\n\nThe Bank of England held interest rates at 4.75% on Thursday.")
