@@ -4,7 +4,8 @@
 
 # %% ../nbs/21_batch.ipynb #834ee3a4
 from __future__ import annotations
-import hashlib, json, math, os, shlex, shutil, subprocess, sys, time
+import hashlib, json, math, os, platform, shlex, shutil, subprocess, sys, time
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +19,11 @@ from .config import TrainConfig
 from .prepare import prepare
 
 # %% auto #0
-__all__ = ['GLUE_MIME', 'glue', 'read_glued', 'notebook_parameters', 'coerce_parameters', 'NotebookOutcome', 'run_notebook',
-           'expand_spec', 'run_id', 'SweepRun', 'plan_sweep', 'run_command', 'notebook_error', 'run_state',
-           'execute_sweep', 'collect', 'metric_columns', 'sweep_figures', 'load_spec', 'sweep', 'write_job_array',
-           'fit_learning_curve', 'predict_curve', 'budget_gain', 'budget_figure', 'plan_budget']
+__all__ = ['GLUE_MIME', 'ATTEMPT', 'glue', 'read_glued', 'notebook_parameters', 'coerce_parameters', 'NotebookOutcome',
+           'run_notebook', 'expand_spec', 'run_id', 'SweepRun', 'plan_sweep', 'run_command', 'notebook_error',
+           'run_state', 'sweep_lock', 'execute_sweep', 'collect', 'metric_columns', 'sweep_figures', 'load_spec',
+           'sweep', 'write_job_array', 'fit_learning_curve', 'predict_curve', 'budget_gain', 'budget_figure',
+           'plan_budget']
 
 # %% ../nbs/21_batch.ipynb #d6c3a892
 GLUE_MIME = "application/vnd.fine-tune-lab.results+json"
@@ -219,20 +221,32 @@ def notebook_error(nb_path, # an executed notebook
                 return f"{o.get('ename')}: {str(o.get('evalue', '')).splitlines()[0] if o.get('evalue') else ''}"
     return ""
 
+ATTEMPT = "--- attempt "   # the line that starts each attempt's part of a run's log.txt
+
+def _last_attempt(log:Path)->list:
+    "The lines the latest attempt wrote to a run's log."
+    lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+    starts = [i for i, l in enumerate(lines) if l.startswith(ATTEMPT)]
+    return lines[starts[-1] + 1:] if starts else lines
+
 def _train_state(r:SweepRun)->dict:
     "State of an `ftlab train` run from its run folder (or, if it failed before making one, its log)."
     run = RunDir(r.output)
     st = run.read_json("status.json", {}) if run.path.exists() else {}
     if st.get("state") == "finished": return dict(status="finished", **run.read_json("results.json", {}))
     if st.get("state") in ("failed", "stopped"): return dict(status="failed", error=st.get("message", ""))
-    log = r.folder/"log.txt"
-    err = [l for l in log.read_text(errors="replace").splitlines() if l.startswith("error:")] if log.exists() else []
-    if err: return dict(status="failed", error=err[0][7:])
+    if st.get("state") == "running" and run.interrupted:
+        cks, step = run.checkpoints(), max((m["step"] for m in run.metrics() if isinstance(m.get("step"), int)), default=None)
+        return dict(status="interrupted", error=f"killed{f' at step {step}' if step else ''}; " +
+                    (f"running the sweep again resumes it from {cks[-1].name}" if cks else "no checkpoint was complete: running the sweep again starts it anew"))
+    if st.get("state") == "running" and st.get("host") == platform.node(): return dict(status="running")
+    err = [l for l in _last_attempt(r.folder/"log.txt") if l.startswith("error:")]
+    if err: return dict(status="failed", error=err[-1][7:])
     return dict(status="incomplete" if st else "pending")
 
 def run_state(r:SweepRun, # one run of a sweep
              )->dict:
-    "`{'status': pending|failed|finished|incomplete, 'error': ..., **results}` from the run's files."
+    "`{'status': pending|running|failed|interrupted|finished|incomplete, 'error': ..., **results}` from the run's files."
     if r.is_train: return _train_state(r)
     if not r.notebook.exists(): return dict(status="pending")
     try: err = notebook_error(r.notebook)
@@ -244,20 +258,47 @@ def run_state(r:SweepRun, # one run of a sweep
 # %% ../nbs/21_batch.ipynb #bfb5374c
 def _execute(r:SweepRun, threads:int)->dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
-    if r.is_train and r.output.exists(): shutil.rmtree(r.output)   # an unfinished attempt: start it again
-    with open(r.folder/"log.txt", "w") as log:
-        subprocess.run(run_command(r), env=env, stdout=log, stderr=subprocess.STDOUT)
+    cmd, how = run_command(r), "started"
+    if r.is_train and r.output.exists():
+        cks = RunDir(r.output).checkpoints() if (r.output/"config.yaml").exists() else []
+        if cks: cmd, how = [cmd[0], "train", "--resume", str(r.output.resolve()), "--quiet"], f"resumed from {cks[-1].name}"
+        else: shutil.rmtree(r.output)        # an attempt that never completed a checkpoint: nothing to keep, start it again
+    with open(r.folder/"log.txt", "a") as log:
+        log.write(f"{ATTEMPT}{how} {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n"); log.flush()
+        subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     return run_state(r)
+
+@contextmanager
+def sweep_lock(out, # the sweep folder
+              ):
+    "Hold the sweep folder for this process: a second sweep over it is refused (the hold ends with the process, even a killed one)."
+    try: import fcntl
+    except ImportError: yield; return                  # Windows: no lock
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    fd = os.open(out/".sweep.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            who = os.pread(fd, 200, 0).decode(errors="replace").strip()
+            raise LabError(f"another sweep is running in this folder ({who or 'another process'})", file=out,
+                           hint="wait for it to end (--collect-only shows how far it is), or give this sweep another --out") from None
+        os.ftruncate(fd, 0); os.pwrite(fd, f"pid {os.getpid()} on {platform.node()}, since {time.strftime('%H:%M:%S')}".encode(), 0)
+        yield
+    finally: os.close(fd)
 
 def execute_sweep(runs:list, # the sweep's `SweepRun`s, from `plan_sweep`
                   workers:int=1, # runs executed in parallel (CPU threads are shared among them)
                   progress:bool=True, # show a progress bar
                   on_done=None, # called with each run and its state as it ends (e.g. to drop the weights of a finished run)
                  )->dict:
-    "Run every run that has not finished; returns {run id: state}."
-    todo = [r for r in runs if run_state(r)["status"] != "finished"]
-    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    "Run every run that has not finished (an interrupted one resumes from its checkpoint); returns {run id: state}."
+    if not runs: return {}
+    with sweep_lock(runs[0].folder.parent.parent): return _execute_all(runs, workers, progress, on_done)
+
+def _execute_all(runs, workers, progress, on_done)->dict:
     states = {r.id: run_state(r) for r in runs}
+    todo = [r for r in runs if states[r.id]["status"] not in ("finished", "running")]   # running: started elsewhere and alive
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
     from tqdm.auto import tqdm
     with ThreadPoolExecutor(max_workers=workers) as pool, tqdm(total=len(todo), disable=not progress or not todo, desc="sweep") as bar:
         futures = {pool.submit(_execute, r, threads): r for r in todo}

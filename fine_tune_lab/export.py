@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .core import ConfigError, LabError, RunDir, asset_dir, asset_install_command, guard_output
+from .core import ConfigError, LabError, RunDir, asset_dir, asset_install_command, guard_output, leftovers, on_disk_full
 from .models import OFFLINE_MODELS, quiet_transformers
 from .tasks import baseline_sentence
 from .config import get_task
@@ -245,6 +245,15 @@ def export_run(run_dir, # the finished run folder
         if get_task(cfg.task).head != "causal-lm": raise ConfigError("GGUF is for language models", setting="gguf", hint="export a classifier without --gguf")
         gguf_converter()                                   # fail before any work when no converter is installed
     out.parent.mkdir(parents=True, exist_ok=True)
+    for p in leftovers(out.parent, out.name):
+        print(f"note: {p} is left over from an interrupted export; it is not used (delete it when no export is running)", file=sys.stderr)
+    safe = f"nothing was written to {out}" + (" (the earlier export there is unchanged)" if out.exists() else "") + f"; the run {run.path} is unchanged"
+    need = lambda: sum(f.stat().st_size for f in (run/"model").rglob("*") if f.is_file()) * (2 if gguf else 1)
+    with on_disk_full(out.parent, need, safe):
+        return _export_to(run, out, cfg, merge, base_model, intended_use, limitations, license, gguf, push_to_hub, private)
+
+def _export_to(run, out, cfg, merge, base_model, intended_use, limitations, license, gguf, push_to_hub, private)->Path:
+    "Write the export in a temporary folder beside `out`, then rename it into place (a kill never leaves half an export)."
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     try:
         _write_model(run, tmp, merge)

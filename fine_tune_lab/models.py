@@ -4,18 +4,18 @@
 
 # %% ../nbs/04_models.ipynb #b9521615
 from __future__ import annotations
-import os, shutil, sys, tempfile, time
+import json, os, shutil, sys, tempfile, time
 from contextlib import contextmanager
 from pathlib import Path
 
-from .core import ConfigError, LabError, asset_path, cache_dir, did_you_mean
+from .core import ConfigError, LabError, asset_path, cache_dir, did_you_mean, disk_full, disk_full_error, mb
 from .data import load_builtin
 
 # %% auto #0
-__all__ = ['OFFLINE_MODELS', 'HIDDEN_DROPOUT', 'ATTN_DROPOUT', 'HEAD_DROPOUT', 'HEADS', 'convert_gguf', 'hub_reachable',
-           'resolve_model', 'tiny_model', 'dropout_overrides', 'quiet_transformers', 'load_tokenizer', 'label_kwargs',
-           'load_model', 'param_counts', 'transformer_layers', 'freeze', 'add_lora', 'chat_prompt', 'generate_texts',
-           'build_model']
+__all__ = ['OFFLINE_MODELS', 'MANIFEST', 'HIDDEN_DROPOUT', 'ATTN_DROPOUT', 'HEAD_DROPOUT', 'HEADS', 'safetensors_problem',
+           'converted_problem', 'convert_gguf', 'hub_reachable', 'resolve_model', 'tiny_model', 'dropout_overrides',
+           'quiet_transformers', 'load_tokenizer', 'label_kwargs', 'load_model', 'param_counts', 'transformer_layers',
+           'freeze', 'add_lora', 'chat_prompt', 'generate_texts', 'build_model']
 
 # %% ../nbs/04_models.ipynb #8dd35a1e
 OFFLINE_MODELS = {
@@ -26,30 +26,78 @@ OFFLINE_MODELS = {
 }
 
 # %% ../nbs/04_models.ipynb #8b856f1d
-def convert_gguf(gguf:Path, # the .gguf file
-                 dest:Path=None, # output folder; default: the lab's cache
-                 verbose:bool=True, # say on stderr that it converts (it takes ~30 s)
-                )->Path:
-    "Dequantise a GGUF model into a plain Hugging Face folder (once; later calls reuse it)."
+MANIFEST = ".complete"   # {file name: size} of a converted folder, written before it is renamed into place
+
+def safetensors_problem(path, # a .safetensors file
+                       )->str|None:
+    "What is wrong with a safetensors file (cut short, not safetensors), or None when its size matches its header."
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+        with open(p, "rb") as f:
+            head = f.read(8)
+            n = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if n < 2 or n > min(size - 8, 100 * 2**20): return f"{p.name} is not a whole safetensors file ({size:,} bytes)"
+            meta = json.loads(f.read(n))
+        end = max((v["data_offsets"][1] for k, v in meta.items() if k != "__metadata__"), default=0)
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as e: return f"{p.name} cannot be read ({type(e).__name__})"
+    if 8 + n + end != size: return f"{p.name} is {mb(size)}, but its header says {mb(8 + n + end)}: it was cut short"
+    return None
+
+def converted_problem(folder, # a folder `convert_gguf` wrote
+                     )->str|None:
+    "Why a converted model folder cannot be used (None when it is whole)."
+    d = Path(folder)
+    if not (d/"config.json").is_file(): return "config.json is missing"
+    if (d/MANIFEST).exists():
+        try: sizes = json.loads((d/MANIFEST).read_text())
+        except (OSError, ValueError): return f"its manifest {MANIFEST} is torn"
+        for name, n in sizes.items():
+            if not (d/name).is_file(): return f"{name} is missing"
+            if (got := (d/name).stat().st_size) != n: return f"{name} is {got:,} bytes, but {n:,} were written"
+    weights = sorted(d.glob("*.safetensors"))
+    if not weights: return "it holds no safetensors weights"
+    return next((w for w in map(safetensors_problem, weights) if w), None)
+
+def _dequantise(gguf:Path, folder:Path):
+    "Load a GGUF file as a float32 model and save it (with its tokenizer) in `folder`."
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    gguf = Path(gguf)
-    dest = Path(dest) if dest else cache_dir()/"models"/gguf.stem
-    if (dest/"config.json").exists(): return dest
-    if verbose: print(f"Converting {gguf.name} to a trainable model in {dest} (once, ~30 s)…", file=sys.stderr, flush=True)
-    t0 = time.time()
     m = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     m.hf_quantizer, m.is_quantized = None, False
     if hasattr(m.config, "quantization_config"): del m.config.quantization_config
+    m.save_pretrained(folder); tok.save_pretrained(folder)
+
+def convert_gguf(gguf:Path, # the .gguf file
+                 dest:Path=None, # output folder; default: the lab's cache
+                 verbose:bool=True, # say on stderr that it converts (it takes ~30 s)
+                )->Path:
+    "Dequantise a GGUF model into a plain Hugging Face folder (once; later calls reuse it while it is whole)."
+    gguf = Path(gguf)
+    ours = dest is None
+    dest = Path(dest) if dest else cache_dir()/"models"/gguf.stem
+    if dest.exists():
+        why = converted_problem(dest)
+        if why is None: return dest
+        if not ours and not (dest/MANIFEST).exists():
+            raise LabError(f"the folder is not a whole converted model ({why})", file=dest, hint="choose another folder to convert into")
+        print(f"The converted model in {dest} is damaged ({why}): converting it again.", file=sys.stderr, flush=True)
+        shutil.rmtree(dest, ignore_errors=True)
+    if verbose: print(f"Converting {gguf.name} to a trainable model in {dest} (once, ~30 s)…", file=sys.stderr, flush=True)
+    t0 = time.time()
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
     try:
-        m.save_pretrained(tmp); tok.save_pretrained(tmp)
+        _dequantise(gguf, tmp)
+        (tmp/MANIFEST).write_text(json.dumps({f.name: f.stat().st_size for f in sorted(tmp.iterdir()) if f.is_file()}))
         os.replace(tmp, dest)
-    except OSError:
+    except Exception as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        if not (dest/"config.json").exists(): raise   # another process may have finished first
+        if disk_full(e):
+            raise disk_full_error(dest.parent, 8 * gguf.stat().st_size, "nothing was kept in the cache",
+                                  hint="free some space there, or set FTLAB_CACHE to a folder on a larger disk, then run again") from None
+        if not isinstance(e, OSError) or converted_problem(dest): raise   # another process may have finished first
     if verbose: print(f"Converted in {time.time()-t0:.0f} s.", file=sys.stderr, flush=True)
     return dest
 

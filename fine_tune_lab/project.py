@@ -107,7 +107,7 @@ class Project:
             cfg = r.config() if (r/"config.yaml").exists() else None
             res = r.read_json("results.json", {})
             test = res.get("test") if isinstance(res.get("test"), dict) else {}
-            rows.append({"run": r.path.name, "state": r.read_json("status.json", {}).get("state"),
+            rows.append({"run": r.path.name, "state": "interrupted" if r.interrupted else r.read_json("status.json", {}).get("state"),
                          "task": cfg.task if cfg else None, "model": cfg.model if cfg else None,
                          **{f"test {k}": v for k, v in test.items() if isinstance(v, (int, float))}})
         return pd.DataFrame(rows)

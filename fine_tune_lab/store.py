@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fastcore.basics import patch
 
-from .core import DataError
+from .core import DataError, disk_full, disk_full_error
 
 # %% auto #0
 __all__ = ['AppendLog', 'latest']
@@ -27,13 +27,25 @@ class AppendLog:
         "Write one record (stamped with UTC time `ts` if absent) durably; returns it."
         rec = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **record}
         line = json.dumps(rec, ensure_ascii=False, default=str) + "\n"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        data, size = line.encode("utf-8"), None
         try:
-            _lock(fd)
-            _write_all(fd, (b"\n" if _needs_newline(fd) else b"") + line.encode("utf-8"))
-            os.fsync(fd)
-        finally: os.close(fd)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                _lock(fd)
+                size = os.fstat(fd).st_size
+                _write_all(fd, (b"\n" if _needs_newline(fd) else b"") + data)
+                os.fsync(fd)
+            except OSError:
+                if size is not None:
+                    try: os.ftruncate(fd, size)           # take back a half-written line: the file ends as it was
+                    except OSError: pass
+                raise
+            finally: os.close(fd)
+        except OSError as e:
+            if not disk_full(e): raise
+            raise disk_full_error(self.path.parent, len(data), f"this record was not saved; the {len(self)} before it are safe in {self.path.name}",
+                                  hint="free some space there, then do it again") from None
         return rec
 
 # %% ../nbs/02_store.ipynb #f5e86b45

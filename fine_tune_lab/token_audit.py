@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_token_audit.ipynb #6f971f3d
 from __future__ import annotations
-import hashlib, math
+import hashlib, math, os, sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,11 +41,27 @@ def token_stats(texts, # the texts
         (d := cache_dir()/"token_stats").mkdir(parents=True, exist_ok=True)
         path = str(d/f"{_key(texts, tok)}.arrow")
     was = datasets.is_progress_bar_enabled(); datasets.disable_progress_bars()
+    build = lambda reuse: datasets.Dataset.from_dict(dict(text=texts)).map(fn, batched=True, batch_size=batch_size, remove_columns=["text"],
+                                                                          cache_file_name=path, load_from_cache_file=reuse)
     try:
-        return datasets.Dataset.from_dict(dict(text=texts)).map(fn, batched=True, batch_size=batch_size, remove_columns=["text"],
-                                                                cache_file_name=path, load_from_cache_file=cache)
+        if path is None or not os.path.exists(path): return build(False)
+        try: ds, why = build(True), None
+        except Exception as e: ds, why = None, f"unreadable ({type(e).__name__})"
+        why = why or _stale(ds, texts, fn)
+        if why is None: return ds
+        print(f"The token-stats cache {path} is {why}: tokenising again.", file=sys.stderr, flush=True)
+        try: os.remove(path)
+        except OSError: pass
+        return build(False)
     finally:
         if was: datasets.enable_progress_bars()
+
+def _stale(ds, texts:list, fn)->str|None:
+    "Why cached token stats do not belong to these texts and this tokenizer (None when a spot check agrees)."
+    if len(ds) != len(texts) or not {"length", "tokens", "unk"} <= set(ds.column_names): return f"for other texts ({len(ds):,} rows, not {len(texts):,})"
+    idx = sorted({round(i * (len(texts) - 1) / 7) for i in range(8)}) if texts else []
+    fresh, cached = fn({"text": [texts[i] for i in idx]}), ds.select(idx)[:]
+    return None if all(fresh[k] == cached[k] for k in fresh) else "from another tokenizer (its lengths differ)"
 
 # %% ../nbs/09_token_audit.ipynb #29ba9f7c
 @dataclass

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 from fastcore.basics import patch
 
-from .core import ConfigError, LabError, RunDir, RunError, atomic_write, environment
+from .core import ConfigError, LabError, RunDir, RunError, atomic_write, disk_full, environment
 from .stats import mean_ci
 from .models import param_counts, quiet_transformers, resolve_model
 from .trainer import (MetricsLog, StopControl, curve_figure, logging_note, pick_device, pick_precision, prune_checkpoints,
@@ -20,7 +20,7 @@ from .config import TrainConfig, get_task
 from .prepare import prepare, split_seed
 
 # %% auto #0
-__all__ = ['Run', 'RunResult', 'checkpoint_bytes', 'disk_full', 'timing_sentence', 'train', 'resume', 'Repeats', 'train_repeats',
+__all__ = ['Run', 'RunResult', 'checkpoint_bytes', 'timing_sentence', 'train', 'resume', 'Repeats', 'train_repeats',
            'TrainingSession']
 
 # %% ../nbs/18_train.ipynb #d765fe90
@@ -184,14 +184,6 @@ def check_space(self:Run):
                f"the final model need about {_mb(need)}: free space, lower save_total_limit, or use lora")
         print(msg, file=sys.stderr, flush=True); self.log.record({"event": "low_space", "free": free, "needed": need})
 
-def disk_full(e:BaseException, # an exception raised while writing
-             )->bool:
-    "Is `e` (or what caused it) the disk running out of space?"
-    while e is not None:
-        if (isinstance(e, OSError) and e.errno == 28) or "No space left on device" in str(e) or "os error 28" in str(e): return True
-        e = e.__cause__ or e.__context__
-    return False
-
 @patch
 def disk_full_error(self:Run)->RunError:
     "The message for a full disk: the free space, what a checkpoint needs, the last complete checkpoint, how to resume."
@@ -338,7 +330,7 @@ def execute(self:Run)->RunResult:
             err = self.disk_full_error()
             if self.main:
                 try: self.dir.set_status("failed", str(err))
-                except OSError: pass                               # no room even for status.json: the message still reaches the user
+                except (OSError, LabError): pass                               # no room even for status.json: the message still reaches the user
             self.log.set_progress(state="failed", phase=""); raise err from None
         if self.main: self.dir.set_status("failed", f"{type(e).__name__}: {e}")
         self.log.set_progress(state="failed", phase=""); raise
