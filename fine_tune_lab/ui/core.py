@@ -13,7 +13,7 @@ from fastcore.basics import patch
 from ..core import LabError, base_type, plural    # `plural` re-exported: the views count with it
 
 # %% auto #0
-__all__ = ['View', 'esc', 'html_table', 'error_html', 'guard', 'Throttle', 'ConfigForm']
+__all__ = ['View', 'esc', 'html_table', 'error_html', 'guard', 'show_plot', 'static_plot', 'Throttle', 'ConfigForm']
 
 # %% ../../nbs/40_ui.core.ipynb #7a8c8a4a
 class View:
@@ -73,6 +73,22 @@ def guard(fn, # a widget callback: `on_click(fn)`, `observe(fn, ...)`
         try: fn(*a, **k); return True
         except Exception as e: message.value = error_html(e); return False
     return run
+
+# %% ../../nbs/40_ui.core.ipynb #86aaba8a
+def show_plot(out:w.Output, # a `static_plot`
+              fig, # the plotly figure to show now
+              name:str="plot", # what the plain-text view says
+             )->w.Output:
+    "Show `fig` in `out` as plain plotly output (replacing what it showed)."
+    out.outputs = ({"output_type": "display_data", "metadata": {},
+                    "data": {"application/vnd.plotly.v1+json": fig.to_plotly_json(), "text/plain": f"<{name}>"}},)
+    return out
+
+def static_plot(fig, # a plotly figure that the view never updates in place
+                name:str="plot", # what the plain-text view says
+               )->w.Output:
+    "A plotly figure as a light output widget: zoom and hover in the browser, no plotly.js in the saved notebook."
+    return show_plot(w.Output(), fig, name)
 
 # %% ../../nbs/40_ui.core.ipynb #8f16d253
 class Throttle:

@@ -15,7 +15,7 @@ from ..tasks import baseline_sentence
 from ..config import get_task
 from ..evaluation import (REGION_COLORS, DataMap, EvalResult, ab_from_runs, compare_runs, generation_predictions, generations_over_training,
                                       predictions_over_training, run_predictions, send_flips)
-from .core import View, esc, html_table, plural
+from .core import View, esc, html_table, plural, show_plot, static_plot
 
 # %% auto #0
 __all__ = ['run_analysis', 'DataMapView', 'EvalDashboard', 'verdict', 'CompareDashboard', 'side_by_side', 'GenerationDashboard',
@@ -43,7 +43,7 @@ class DataMapView(View):
         self.summary = w.HTML(f"<p style='max-width:900px'>{esc(self.dm.summary())}</p>")
         self.map = go.FigureWidget(self.dm.figure())
         for tr in self.map.data: tr.on_click(lambda trace, pts, state: self.guarded(lambda: self.pick([trace.customdata[i] for i in pts.point_inds])))
-        self.timeline = go.FigureWidget(self.dm.timeline())
+        self.timeline_fig = self.dm.timeline(); self.timeline = static_plot(self.timeline_fig, "timeline")
         self.region = w.ToggleButtons(options=list(REGION_COLORS), value="hard to learn", description="region")
         self.region.observe(lambda ch: self.guarded(self._list), names="value")
         self.examples = w.HTML()
@@ -57,10 +57,8 @@ class DataMapView(View):
             ):
         "Add examples to the timeline (the map's click handler calls this)."
         self.picked = [] if rows is None else list(dict.fromkeys(self.picked + [int(r) for r in rows]))[-8:]
-        new = self.dm.timeline(self.picked or None)
-        with self.timeline.batch_update():
-            self.timeline.data = []
-            self.timeline.add_traces(list(new.data))
+        self.timeline_fig = self.dm.timeline(self.picked or None)
+        show_plot(self.timeline, self.timeline_fig, "timeline")
 
     def _list(self):
         ex = self.dm.examples(self.region.value, self.n)
@@ -78,12 +76,12 @@ class EvalDashboard(View):
         self.metrics = w.HTML(html_table(r.table()) + (f"<p>{esc(baseline_sentence(own))}</p>" if own.get("baseline") else ""))
         self.classes = w.HTML(html_table(per_class(r.predictions, r.labels)))
         self.normalize = w.ToggleButtons(options=["counts", "normalised"], value="counts")
-        self.cm = go.FigureWidget(confusion_figure(confusion(r.predictions, r.labels)))
+        self.cm_fig = confusion_figure(confusion(r.predictions, r.labels)); self.cm = static_plot(self.cm_fig, "confusion matrix")
         self.normalize.observe(self.cb(lambda ch: self._redraw_confusion()), names="value")
         cols = ["row", "label", "pred", "confidence", "text"]
         self.errors = w.HTML(html_table(worst_errors(r.predictions, k)[cols]))
         t, ece = calibration(r.predictions)
-        self.calib = go.FigureWidget(calibration_figure(t, ece))
+        self.calib = static_plot(calibration_figure(t, ece), "calibration")
         over = predictions_over_training(r.run.path)
         self.over = w.HTML(html_table(over) if len(over) else "<i>no samples recorded during training (eval_samples 0, or no validation split)</i>")
         try: self.map = DataMapView(r.run.path)
@@ -95,8 +93,8 @@ class EvalDashboard(View):
         self.widget = w.VBox([w.HTML(f"<b>{esc(r.run.path.name)}</b> on {esc(r.source)}: {plural(len(r.predictions), 'example')}"), self.tabs, self.message])
 
     def _redraw_confusion(self):
-        new = confusion_figure(confusion(self.result.predictions, self.result.labels, self.normalize.value == "normalised"))
-        with self.cm.batch_update(): self.cm.data[0].z, self.cm.data[0].text = new.data[0].z, new.data[0].text
+        self.cm_fig = confusion_figure(confusion(self.result.predictions, self.result.labels, self.normalize.value == "normalised"))
+        show_plot(self.cm, self.cm_fig, "confusion matrix")
 
 # %% ../../nbs/46_ui.evaluate.ipynb #5fe1e8e7
 def verdict(cmp, # a comparison from `compare_runs`
@@ -119,7 +117,7 @@ class CompareDashboard(View):
         c = self.cmp
         self.summary = w.HTML(f"<div>baseline (A): <code>{esc(c.a.path.name)}</code> &nbsp; new (B): <code>{esc(c.b.path.name)}</code></div>"
                               f"<p>{esc(verdict(c))}</p>" + html_table(c.table))
-        self.diff = go.FigureWidget(confusion_figure(c.confusion_diff, "confusion matrix, B − A"))
+        self.diff = static_plot(confusion_figure(c.confusion_diff, "confusion matrix, B − A"), "confusion difference")
         self.direction = w.ToggleButtons(options=[("wrong → right", "wrong_to_right"), ("right → wrong", "right_to_wrong")])
         self.flips, self.message = w.HTML(), w.HTML()
         self.send = w.Button(description="Send flips to labelling queue", icon="tags", layout=w.Layout(width="auto"))
@@ -165,7 +163,7 @@ class GenerationDashboard(View):
         if not res: raise LabError("the run has no results yet", file=self.run.path, hint="finish it first")
         table = get_task(self.run.config().task).table(res)
         self.scores = w.HTML(html_table(table.reset_index().rename(columns={"index": ""})) + self._decoding(res))
-        self.fig = go.FigureWidget(self._bars(table))
+        self.fig = static_plot(self._bars(table), "scores")
         self.order = w.ToggleButtons(options=[("improved most", "improved"), ("got worse", "worse"), ("in order", "row")], value="improved")
         self.table = w.HTML()
         self.order.observe(lambda ch: self.guarded(self._show), names="value")

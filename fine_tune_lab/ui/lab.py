@@ -16,7 +16,7 @@ from ..label import LabelSession, combine_queues, file_queue, load_rows, unlabel
 from ..config import TrainConfig, get_task
 from ..batch import metric_columns, sweep_figures
 from ..project import Project
-from .core import View, error_html, esc, guard, html_table, plural
+from .core import View, error_html, esc, guard, html_table, plural, static_plot
 from .data import DataDashboard
 from .model import ModelDashboard
 from .augment import AugmentDashboard
@@ -183,7 +183,7 @@ def batch_tab(project:Project, # the shared project
         draw()
     def draw(_=None):
         figs = sweep_figures(project.sweep_table(pick.value), metric.value) if metric.value else {}
-        plot.children = [go.FigureWidget(f) for f in figs.values()]
+        plot.children = [static_plot(f, k) for k, f in figs.items()]
     pick.observe(guard(load, message), names="value"); metric.observe(guard(draw, message), names="value"); load()
     return w.VBox([w.HBox([pick, metric]), message, plot, table])
 
