@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 from fastcore.basics import patch
 
-from .core import ConfigError, LabError, RunDir, RunError, atomic_write, disk_full, environment
+from .core import ConfigError, LabError, RunDir, RunError, atomic_write, disk_full, environment, mb
 from .stats import mean_ci
 from .models import param_counts, quiet_transformers, resolve_model
 from .trainer import (MetricsLog, StopControl, curve_figure, logging_note, pick_device, pick_precision, prune_checkpoints,
@@ -167,8 +167,6 @@ def checkpoint_bytes(counts:dict, # `param_counts` of the model: trainable and t
     saved = counts["trainable"] if adapter else counts["total"]
     return int(4 * saved + 8 * counts["trainable"])
 
-def _mb(b)->str: return f"{b / 2**20:,.0f} MB"
-
 @patch
 def space_needed(self:Run)->int:
     "Bytes the run's checkpoints and final model need at most."
@@ -180,8 +178,8 @@ def check_space(self:Run):
     "Warn (and record) when the output folder has less free space than the run's checkpoints need."
     free, need = shutil.disk_usage(self.dir.path).free, self.space_needed()
     if free < need:
-        msg = (f"warning: {_mb(free)} free in {self.dir.path.parent}, but {self.cfg.save_total_limit} checkpoints, the one being written and "
-               f"the final model need about {_mb(need)}: free space, lower save_total_limit, or use lora")
+        msg = (f"warning: {mb(free)} free in {self.dir.path.parent}, but {self.cfg.save_total_limit} checkpoints, the one being written and "
+               f"the final model need about {mb(need)}: free space, lower save_total_limit, or use lora")
         print(msg, file=sys.stderr, flush=True); self.log.record({"event": "low_space", "free": free, "needed": need})
 
 @patch
@@ -191,7 +189,7 @@ def disk_full_error(self:Run)->RunError:
     cks = self.dir.checkpoints()
     one = checkpoint_bytes(self.counts, hasattr(self.model, "peft_config")) if getattr(self, "model", None) is not None else None
     safe = f"the last complete checkpoint, {cks[-1].name}, is safe" if cks else "no checkpoint was complete yet: the run starts again on resume"
-    return RunError(f"the disk is full: {_mb(free)} free" + (f", a checkpoint of this model needs about {_mb(one)}" if one else "") + f"; {safe}",
+    return RunError(f"the disk is full: {mb(free)} free" + (f", a checkpoint of this model needs about {mb(one)}" if one else "") + f"; {safe}",
                     file=self.dir.path, hint=f"free space (or lower save_total_limit), then resume: ftlab train --resume {self.dir.path}")
 
 # %% ../nbs/18_train.ipynb #eb3eb05f
