@@ -11,7 +11,7 @@ from fastcore.basics import patch
 from ..clean import CleanConfig, CleanResult, STEPS, TEXT_STEPS, clean_frame, profile, profile_figures, write_result
 from ..core import LabError
 from ..data import find_columns, load_source, prepare_frame
-from .core import ConfigForm, View, esc, html_table, plural
+from .core import ConfigForm, View, esc, html_table, plural, static_plot
 
 # %% auto #0
 __all__ = ['profile_html', 'counts_html', 'removed_options', 'DataDashboard']
@@ -78,10 +78,8 @@ class DataDashboard(View):
 # %% ../../nbs/41_ui.data.ipynb #9ec32fe7
 @patch
 def _build(self:DataDashboard):
-    figs = w.Output()            # static plots (they never change): no FigureWidget to import, seconds faster to open
-    figs.outputs = tuple({"output_type": "display_data", "metadata": {}, "data": {"application/vnd.plotly.v1+json": f.to_plotly_json(),
-                          "text/plain": f"<{k} plot>"}} for k, f in profile_figures(self.profile).items())
-    prof = w.VBox([w.HTML(profile_html(self.profile)), figs])
+    figs = [static_plot(f, f"{k} plot") for k, f in profile_figures(self.profile).items()]   # they never change: no FigureWidget
+    prof = w.VBox([w.HTML(profile_html(self.profile)), *figs])
     self.counts, self.apply_btn = w.HTML(), w.Button(description="Apply", icon="check", button_style="primary")
     self.out_path = w.Text(value="clean", description="folder", layout=w.Layout(width="360px"))
     self.save_btn = w.Button(description="Save clean data", icon="save")
