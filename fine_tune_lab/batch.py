@@ -16,14 +16,15 @@ import yaml
 
 from .core import ConfigError, DataError, LabError, RunDir, atomic_write, did_you_mean
 from .config import TrainConfig
-from .prepare import prepare
+from .prepare import prepare, split_seed
+from .stats import mean_ci
 
 # %% auto #0
 __all__ = ['GLUE_MIME', 'ATTEMPT', 'glue', 'read_glued', 'notebook_parameters', 'coerce_parameters', 'NotebookOutcome',
            'run_notebook', 'expand_spec', 'run_id', 'SweepRun', 'plan_sweep', 'run_command', 'notebook_error',
-           'run_state', 'sweep_lock', 'execute_sweep', 'collect', 'metric_columns', 'sweep_figures', 'load_spec',
-           'sweep', 'write_job_array', 'fit_learning_curve', 'predict_curve', 'budget_gain', 'budget_figure',
-           'plan_budget']
+           'run_state', 'sweep_lock', 'execute_sweep', 'collect', 'metric_columns', 'group_table', 'sweep_figures',
+           'load_spec', 'sweep', 'write_job_array', 'fit_learning_curve', 'predict_curve', 'budget_gain',
+           'budget_figure', 'plan_budget']
 
 # %% ../nbs/21_batch.ipynb #d6c3a892
 GLUE_MIME = "application/vnd.fine-tune-lab.results+json"
@@ -169,6 +170,7 @@ class SweepRun:
     params: dict # this run's parameters
     folder: Path # where its params, notebook/run and logs go
     target: str = "train" # "train" or the path of a pipeline notebook
+    group: str = None # the id of the configuration this run repeats with another seed (`repeats` > 1), else None
     @property
     def is_train(self)->bool: return self.target == "train"
     @property
@@ -185,21 +187,40 @@ def _check(target, p:dict)->dict:
     TrainConfig.from_dict({k: v for k, v in p.items()})          # names and values, with the usual messages
     return p
 
+def _repeat(p:dict)->list:
+    "A train run's parameters as the runs they make: with `repeats: K` > 1, K runs (seeds seed … seed+K−1) on one split."
+    k = int(p.get("repeats") or 1)
+    if k <= 1: return [p]
+    cfg = TrainConfig.from_dict(p)
+    return [{**p, "repeats": 1, "seed": cfg.seed + i, "split_seed": split_seed(cfg)} for i in range(k)]
+
+def _write_group(out:Path, gid:str, p:dict, runs:list, base:dict):
+    "The `<group>.repeats.json` beside the group's run folders, so `compare_repeats` and the Compare tab read a sweep's groups like any others."
+    f = out/"runs"/f"{gid}.repeats.json"
+    label = ", ".join(f"{k}={v}" for k, v in p.items() if k not in ("repeats", "seed") and (k not in base or base[k] != v)) or "the base settings"
+    info = dict(name=gid, label=label, seeds=[r.params["seed"] for r in runs], split_seed=runs[0].params["split_seed"],
+                config=TrainConfig.from_dict({**p, "repeats": 1}).to_dict(), runs=[f"{r.id}/run" for r in runs], stopped=False, sweep=str(out))
+    if not f.exists() or json.loads(f.read_text()) != info: atomic_write(f, json.dumps(info, indent=2, default=str))
+
 def plan_sweep(target, # a pipeline notebook, or "train" (`ftlab train` runs)
                spec:dict, # base / grid / random
                out, # the sweep's folder
               )->list:
-    "Write one parameter file per run (runs go to `out/runs/<id>/`); returns the runs."
+    "Write one parameter file per run (runs go to `out/runs/<id>/`; `repeats: K` makes K runs of a configuration, one per seed); returns the runs."
     out = Path(out); target = "train" if str(target) == "train" else str(Path(target).resolve())
     has_dirs = target == "train" or "output_dir" in notebook_parameters(target)
     runs = []
     for p in expand_spec(spec):
         p = _check(target, p)
-        r = SweepRun(run_id(p), p, out/"runs"/run_id(p), target)
-        full = {**p, **({"output_dir": str(r.folder.resolve()), "run_name": "run"} if has_dirs else {})}
-        r.folder.mkdir(parents=True, exist_ok=True)
-        atomic_write(r.params_file, yaml.safe_dump(full, sort_keys=True))
-        runs.append(r)
+        group = _repeat(p) if target == "train" else [p]
+        gid = run_id(p) if len(group) > 1 else None
+        for q in group:
+            r = SweepRun(run_id(q), q, out/"runs"/run_id(q), target, gid)
+            full = {**q, **({"output_dir": str(r.folder.resolve()), "run_name": "run"} if has_dirs else {})}
+            r.folder.mkdir(parents=True, exist_ok=True)
+            atomic_write(r.params_file, yaml.safe_dump(full, sort_keys=True))
+            runs.append(r)
+        if gid: _write_group(out, gid, p, runs[-len(group):], spec.get("base") or {})
     atomic_write(out/"sweep.yaml", yaml.safe_dump({"target": target, "spec": spec}, sort_keys=False))
     return runs
 
@@ -210,7 +231,7 @@ def run_command(r:SweepRun, # one run of a sweep
     return [sys.executable, "-m", "papermill", r.target, str(r.notebook.resolve()),
             "-f", str(r.params_file.resolve()), "-k", "python3", "--cwd", str(r.folder.resolve())]
 
-# %% ../nbs/21_batch.ipynb #37f83161
+# %% ../nbs/21_batch.ipynb #ad4b9b38
 def notebook_error(nb_path, # an executed notebook
                   )->str:
     "The first error in an executed notebook (`ename: evalue`), or ''."
@@ -255,7 +276,7 @@ def run_state(r:SweepRun, # one run of a sweep
     res = read_glued(r.notebook)
     return dict(status="finished", **res) if res else dict(status="incomplete", error="no results glued (still running, or killed)")
 
-# %% ../nbs/21_batch.ipynb #bfb5374c
+# %% ../nbs/21_batch.ipynb #a1598e33
 def _execute(r:SweepRun, threads:int)->dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false"}
     cmd, how = run_command(r), "started"
@@ -307,7 +328,7 @@ def _execute_all(runs, workers, progress, on_done)->dict:
             if on_done: on_done(futures[f], states[futures[f].id])
     return states
 
-# %% ../nbs/21_batch.ipynb #be85f468
+# %% ../nbs/21_batch.ipynb #233de8cd
 def _flatten(d:dict, prefix:str="")->dict:
     out = {}
     for k, v in d.items():
@@ -322,40 +343,71 @@ def collect(runs:list, # the sweep's `SweepRun`s, from `plan_sweep`
     rows = []
     for r in runs:
         st = run_state(r)
-        rows.append({"id": r.id, **r.params, "status": st.pop("status"), "error": st.pop("error", ""),
+        rows.append({"id": r.id, **({"group": r.group} if r.group else {}), **r.params, "status": st.pop("status"), "error": st.pop("error", ""),
                      **_flatten(st), "output": str(r.output)})
     df = pd.DataFrame(rows)
     atomic_write(Path(out)/"summary.csv", df.to_csv(index=False))     # a kill never leaves a half-written summary
     return df
 
-# %% ../nbs/21_batch.ipynb #e1353958
+# %% ../nbs/21_batch.ipynb #6acc6ee3
 def metric_columns(df:pd.DataFrame, # the sweep table, from `collect`
                   )->list:
     "The table's numeric result columns (test.*, validation.*), to plot."
     return [c for c in df.columns if str(c).startswith(("test.", "validation.")) and pd.api.types.is_numeric_dtype(df[c])]
 
+_NOT_PARAMS = ("id", "group", "status", "error", "output")
+_SEED_PARAMS = ("seed", "split_seed", "repeats")
+
+def _varied(df:pd.DataFrame, metric:str)->list:
+    "The numeric parameters that differ between runs (between configurations, when runs repeat one with several seeds)."
+    params = df.columns[:df.columns.get_loc("status")] if "status" in df else df.columns   # `collect` puts the parameters before the status
+    skip = _NOT_PARAMS + (_SEED_PARAMS if "group" in df else ())
+    return [c for c in params if c not in skip and c != metric and df[c].nunique(dropna=False) > 1 and pd.api.types.is_numeric_dtype(df[c])]
+
+def group_table(df:pd.DataFrame, # the sweep table, from `collect`, of a sweep with `repeats`
+                metric:str, # the metric column, e.g. "test.accuracy"
+               )->pd.DataFrame:
+    "One row per configuration repeated over seeds: its varied parameters, the seeds finished, the metric's mean, 95% t-interval and sd."
+    ok = df[df["status"] == "finished"]
+    varied = _varied(df, metric)
+    rows = []
+    for g, d in ok.groupby(ok["group"].fillna(ok["id"]) if "group" in ok else ok["id"], sort=False):
+        ci = mean_ci(d[metric])
+        rows.append({"group": g, **{c: d[c].iloc[0] for c in varied}, "seeds": ci["n"], "mean": ci["mean"], "ci_low": ci["ci_low"],
+                     "ci_high": ci["ci_high"], "sd": float(d[metric].std(ddof=1)) if len(d) > 1 else float("nan")})
+    return pd.DataFrame(rows, columns=["group", *varied, "seeds", "mean", "ci_low", "ci_high", "sd"])
+
 def sweep_figures(df:pd.DataFrame, # the sweep table, from `collect`
                   metric:str, # the metric column to plot, e.g. "test.accuracy"
                  )->dict:
-    "{'parallel': parallel coordinates of varied parameters and the metric, 'by_param': metric vs each parameter}."
+    "{'parallel': parallel coordinates of varied parameters and the metric, 'by_param': metric vs each parameter}; with repeats, each configuration's seed band."
     import plotly.express as px
     from plotly.subplots import make_subplots
     import plotly.graph_objects as go
     ok = df[df["status"] == "finished"].copy()
-    varied = [c for c in df.columns if c not in ("id", "status", "error", "output") and not str(c).startswith(("test.", "validation.", "train.", "run"))
-              and c != metric and df[c].nunique(dropna=False) > 1 and pd.api.types.is_numeric_dtype(df[c])]
-    figs = {}
-    if len(ok) and metric in ok:
-        figs["parallel"] = px.parallel_coordinates(ok, dimensions=varied + [metric], color=metric, title=f"{metric} by parameters")
-        fig = make_subplots(rows=1, cols=max(1, len(varied)), subplot_titles=varied or [metric])
-        for i, c in enumerate(varied, 1):
-            fig.add_trace(go.Scatter(x=ok[c], y=ok[metric], mode="markers", name=c, text=ok["id"]), row=1, col=i)
-            if ok[c].min() > 0 and ok[c].max() / ok[c].min() > 20: fig.update_xaxes(type="log", row=1, col=i)
-        fig.update_layout(title=f"{metric} against each parameter", showlegend=False, height=350)
-        figs["by_param"] = fig
+    varied, figs = _varied(df, metric), {}
+    if not len(ok) or metric not in ok: return figs
+    grouped = "group" in ok and ok["group"].notna().any()
+    g = group_table(ok, metric) if grouped else None
+    figs["parallel"] = px.parallel_coordinates(g.rename(columns={"mean": metric}) if grouped else ok, dimensions=varied + [metric], color=metric,
+                                               title=f"{metric} by parameters" + (" (mean over seeds)" if grouped else ""))
+    fig = make_subplots(rows=1, cols=max(1, len(varied)), subplot_titles=varied or [metric])
+    for i, c in enumerate(varied, 1):
+        fig.add_trace(go.Scatter(x=ok[c], y=ok[metric], mode="markers", name="one seed" if grouped else c, text=ok["id"],
+                                 marker=dict(color="#bbb" if grouped else None, size=6 if grouped else None)), row=1, col=i)
+        if grouped:                                    # the seed band: each configuration's mean with its 95% interval
+            for _, gc in g.groupby(varied[:i - 1] + varied[i:], dropna=False) if len(varied) > 1 else [(None, g)]:
+                gc = gc.sort_values(c)
+                fig.add_trace(go.Scatter(x=gc[c], y=gc["mean"], mode="lines+markers", name="mean, 95% CI", text=gc["group"], marker=dict(size=10),
+                                         error_y=dict(type="data", symmetric=False, array=gc["ci_high"] - gc["mean"], arrayminus=gc["mean"] - gc["ci_low"])),
+                              row=1, col=i)
+        if ok[c].min() > 0 and ok[c].max() / ok[c].min() > 20: fig.update_xaxes(type="log", row=1, col=i)
+    fig.update_layout(title=f"{metric} against each parameter" + (": every seed (grey) and each configuration's mean with its 95% interval" if grouped else ""),
+                      showlegend=False, height=350, title_font_size=13)
+    figs["by_param"] = fig
     return figs
 
-# %% ../nbs/21_batch.ipynb #b25b2c8c
+# %% ../nbs/21_batch.ipynb #7742f0c0
 def load_spec(path, # a YAML sweep spec with base/grid/random
              )->dict:
     "A sweep spec from YAML, with errors naming the file and line."
@@ -384,7 +436,7 @@ def sweep(target, # a pipeline notebook, or "train"
         atomic_write(Path(out)/"summary.html", f"<html><body>{html}</body></html>")
     return df
 
-# %% ../nbs/21_batch.ipynb #6a2624f6
+# %% ../nbs/21_batch.ipynb #34317dd1
 def write_job_array(runs:list, # the sweep's `SweepRun`s, from `plan_sweep`
                     out, # the sweep folder
                     partition:str=None, # the SLURM partition (default: the cluster's)
@@ -398,7 +450,7 @@ def write_job_array(runs:list, # the sweep's `SweepRun`s, from `plan_sweep`
              [f'line=$(sed -n "${{SLURM_ARRAY_TASK_ID}}p" {shlex.quote(str((out/"commands.txt").resolve()))})', 'eval "$line"', ""]
     return atomic_write(out/"sweep.slurm", "\n".join(script))
 
-# %% ../nbs/21_batch.ipynb #99dab0f3
+# %% ../nbs/21_batch.ipynb #f57dc086
 def _power(n, a, b, c): return c - a * np.power(n, -b)
 
 def fit_learning_curve(n, # training sizes of the runs
@@ -434,7 +486,7 @@ def predict_curve(curve:dict, # a fit from `fit_learning_curve`
     lo, hi = np.percentile(b, [50 * (1 - conf), 50 * (1 + conf)], axis=0)
     return dict(n=n, mid=mid, lo=lo, hi=hi)
 
-# %% ../nbs/21_batch.ipynb #e39d1a5e
+# %% ../nbs/21_batch.ipynb #fbeba44e
 def budget_gain(curve:dict, # a fit from `fit_learning_curve`
                 n_now:int, # labelled training samples now
                 more:int, # extra samples to price
@@ -449,7 +501,7 @@ def budget_gain(curve:dict, # a fit from `fit_learning_curve`
     return dict(n_now=n_now, more=more, now=float(now), later=float(later), gain=float(later - now),
                 gain_low=float(lo), gain_high=float(hi), sentence=sentence)
 
-# %% ../nbs/21_batch.ipynb #7f2ac7e3
+# %% ../nbs/21_batch.ipynb #94d29bf7
 def budget_figure(curve:dict, # a fit from `fit_learning_curve`
                   gain:dict=None, # a prediction from `budget_gain`, to mark and title the plot
                   metric:str="accuracy", # the metric's name, for the axis
@@ -470,7 +522,7 @@ def budget_figure(curve:dict, # a fit from `fit_learning_curve`
                       yaxis_title=metric, height=420, title_font_size=13)
     return fig
 
-# %% ../nbs/21_batch.ipynb #5b2c8b6e
+# %% ../nbs/21_batch.ipynb #307051e8
 def plan_budget(base:dict, # training parameters (model, data, epochs…)
                 out, # the sweep folder
                 fractions=(0.1, 0.25, 0.5, 1.0), # shares of the training set to train on

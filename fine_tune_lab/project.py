@@ -85,6 +85,20 @@ class Project:
         if not f.is_file(): raise LabError("not a sweep folder (no summary.csv)", file=folder, hint="run one: ftlab sweep train --grid SPEC.yaml --out sweeps/NAME")
         return pd.read_csv(f)
 
+    def repeat_groups(self)->list:
+        "Groups of repeated runs (`NAME.repeats.json` from `repeats: K`, in `runs_dir` or a sweep's `runs/`) with 2+ finished seeds, newest first: (label, path)."
+        files = (list(self.runs_dir.glob("*.repeats.json")) if self.runs_dir.is_dir() else []) + [f for s in self.sweeps() for f in (s/"runs").glob("*.repeats.json")]
+        out = []
+        for f in sorted(set(files), key=lambda f: f.stat().st_mtime, reverse=True):
+            try: info = json.loads(f.read_text())
+            except (OSError, ValueError): continue          # a torn summary: not offered
+            done = sum(RunDir(f.parent/n).read_json("status.json", {}).get("state") == "finished" for n in info.get("runs", []))
+            if done < 2: continue
+            name = info.get("name") or f.name.removesuffix(".repeats.json")
+            if info.get("sweep"): name = f"{os.path.relpath(f.parent.parent, self.root)}: {info.get('label') or name}"
+            out.append((f"{name} ({done} seeds)", f))
+        return out
+
     def splits(self):
         "The project's data as a run with its config prepares it (cleaning, label patch and leakage guard included); kept until the config or a data file changes."
         key = (json.dumps(self.cfg.to_dict(), sort_keys=True, default=str), _stamp(self.cfg.data), _stamp(self.cfg.labels_patch))

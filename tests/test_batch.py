@@ -130,3 +130,46 @@ def test_dashboard_yaml_papermill_round_trip(tmp_path, tiny_bert, reviews_csv, m
     again = TrainDashboard(live=False)
     again.load(f"{run_dir}/config.yaml")
     assert again.form.config().resolved() == set_up.resolved()
+
+
+def test_sweep_with_repeats_groups_seeds_and_pairs_them(tmp_path, capsys, tiny_bert, reviews_csv):
+    "repeats: K in a sweep: K seeds per configuration on one split, a group file each, the seed band, and `ftlab compare` of two groups."
+    from fine_tune_lab.batch import group_table, sweep_figures
+    from fine_tune_lab.evaluation import compare_repeats
+    from fine_tune_lab.prepare import prepare
+    spec = {"base": {"model": tiny_bert, "data": str(reviews_csv), "epochs": 1, "max_train_samples": 24, "repeats": 2, "seed": 7,
+                     "baseline": False},
+            "grid": {"learning_rate": [1e-4, 1e-3]}}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(spec))
+    out = tmp_path / "sw"
+    assert main(["sweep", "train", "--grid", str(tmp_path / "s.yaml"), "--out", str(out), "--workers", "2"]) == 0
+    printed = capsys.readouterr().out
+    df = pd.read_csv(out / "summary.csv")
+    assert len(df) == 4 and (df["status"] == "finished").all() and sorted(df["seed"]) == [7, 7, 8, 8] and (df["split_seed"] == 7).all()
+    runs = [yaml.safe_load(open(f"{o}/config.yaml")) for o in df["output"]]
+    assert {(r["seed"], r["split_seed"], r["repeats"]) for r in runs} == {(7, 7, 1), (8, 7, 1)}
+    test_rows = {o: [json.loads(l)["row"] for l in open(f"{o}/predictions.jsonl")] for o in df["output"]}
+    assert len({tuple(v) for v in test_rows.values()}) == 1                  # every seed scored on the same test rows
+    g = group_table(df, "test.accuracy")
+    assert len(g) == 2 and (g["seeds"] == 2).all()
+    for _, r in g.iterrows():
+        assert r["mean"] == pytest.approx(df.loc[df["group"] == r["group"], "test.accuracy"].mean())
+    assert "over its seeds (mean, 95% t-interval)" in printed and "pair two by seed: ftlab compare" in printed
+    band = [t for t in sweep_figures(df, "test.accuracy")["by_param"].data if t.name == "mean, 95% CI"]
+    assert len(band) == 1 and list(band[0].y) == pytest.approx(list(g.sort_values("learning_rate")["mean"]))
+    a, b = (out / "runs" / f"{gid}.repeats.json" for gid in g["group"])
+    rc = compare_repeats(a, b)
+    assert rc.table.loc["accuracy", "n"] == 2
+    assert main(["compare", str(a), str(b)]) == 0
+    assert "paired seeds" in capsys.readouterr().out
+    # the lab over the sweep's folder: the Batch tab tabulates each configuration over its seeds, Compare pairs them by seed
+    from fine_tune_lab.project import Project
+    from fine_tune_lab.ui.lab import batch_tab, compare_tab
+    proj = Project(tmp_path)
+    bt = batch_tab(proj)
+    assert "over its seeds" in bt.children[3].value and bt.children[3].value.count("<tr") == 3
+    ct = compare_tab(proj)                                                   # no runs in runs/, two groups in the sweep
+    assert ct.children[1].layout.display is None and {l for l, _ in ct.group_pickers[0].options} == \
+        {"sw: learning_rate=0.0001 (2 seeds)", "sw: learning_rate=0.001 (2 seeds)"}
+    ct.children[1].children[2].click()
+    assert "2 paired seeds" in ct.view.widget.children[0].value and "ftlab-error" not in ct.children[-1].value

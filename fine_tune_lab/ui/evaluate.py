@@ -13,13 +13,14 @@ from ..core import LabError, RunDir
 from ..scores import calibration, calibration_figure, classification_scores, confusion, confusion_figure, per_class, worst_errors
 from ..tasks import baseline_sentence
 from ..config import get_task
-from ..evaluation import (REGION_COLORS, DataMap, EvalResult, ab_from_runs, compare_runs, generation_predictions, generations_over_training,
+from ..evaluation import (REGION_COLORS, DataMap, EvalResult, ab_from_runs, compare_repeats, compare_runs, generation_predictions, generations_over_training,
                                       predictions_over_training, run_predictions, send_flips)
 from .core import View, esc, html_table, plural, show_plot, static_plot
 
 # %% auto #0
 __all__ = ['run_analysis', 'DataMapView', 'EvalDashboard', 'verdict', 'CompareDashboard', 'side_by_side', 'GenerationDashboard',
-           'evaluate_view', 'generation_verdict', 'GenerationCompareDashboard', 'compare_view']
+           'evaluate_view', 'generation_verdict', 'GenerationCompareDashboard', 'RepeatCompareDashboard',
+           'compare_view']
 
 # %% ../../nbs/46_ui.evaluate.ipynb #ddaafe35
 def run_analysis(run_dir, # a run folder (path or `RunDir`)
@@ -238,10 +239,32 @@ class GenerationCompareDashboard(View):
         for fn in self.listeners: fn(self.session)
         return self.session
 
-def compare_view(run_a, # the baseline run folder (A)
-                 run_b, # the run folder compared with it (B)
+class RepeatCompareDashboard(View):
+    "Two configurations over K seeds each, paired by seed: is B − A bigger than seed noise? The verdict, the table and the seed band."
+    def __init__(self, group_a, # the baseline's `NAME.repeats.json` (A)
+                 group_b, # the compared configuration's (B): the same data and split_seed
+                ):
+        self.cmp = c = compare_repeats(group_a, group_b)
+        self.metric = w.Dropdown(options=list(c.table.index), description="metric")
+        self.verdict, self.plot, self.message = w.HTML(), static_plot(c.figure(), "seed band"), w.HTML()
+        head = w.HTML(f"<div>baseline (A): <code>{esc(c.a.path.name)}</code> &nbsp; new (B): <code>{esc(c.b.path.name)}</code> &nbsp; "
+                      f"{plural(int(c.table['n'].iloc[0]), 'paired seed')}</div>")
+        self.table = w.HTML(html_table(c.table.reset_index()))
+        self.metric.observe(self.cb(lambda ch: self._show()), names="value")
+        self.widget = w.VBox([head, self.metric, self.verdict, self.plot, self.table, self.message])
+        self._show()
+
+    def _show(self):
+        "The chosen metric's verdict and seed band."
+        self.verdict.value = f"<p>{esc(self.cmp.verdict(self.metric.value))}</p>"
+        self.fig = self.cmp.figure(self.metric.value)
+        show_plot(self.plot, self.fig, "seed band")
+
+def compare_view(run_a, # the baseline run folder (A), or a group's `NAME.repeats.json`
+                 run_b, # the run folder compared with it (B), or another group's
                  n_boot:int=2000, # bootstrap resamples
                 )->View:
-    "The comparison view the runs' task calls for."
+    "The comparison view the runs' task calls for (two groups of repeated runs: seed by seed)."
+    if str(run_a).endswith(".repeats.json") or str(run_b).endswith(".repeats.json"): return RepeatCompareDashboard(run_a, run_b)
     task = RunDir(run_a).config().task
     return CompareDashboard(run_a, run_b, n_boot) if get_task(task).head == "classification" else GenerationCompareDashboard(run_a, run_b, n_boot)

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from ..core import LabError, RunDir
 from ..label import LabelSession, combine_queues, file_queue, load_rows, unlabelled_queue
 from ..config import TrainConfig, get_task
-from ..batch import metric_columns, sweep_figures
+from ..batch import group_table, metric_columns, sweep_figures
 from ..project import Project
 from .core import View, error_html, esc, guard, html_table, plural, static_plot
 from .data import DataDashboard
@@ -24,7 +24,7 @@ from .label import LabelWidget
 from .train import TrainDashboard
 from ..human import ABSession
 from ..dpo import load_pairs
-from .evaluate import CompareDashboard, GenerationCompareDashboard, compare_view, evaluate_view
+from .evaluate import CompareDashboard, GenerationCompareDashboard, RepeatCompareDashboard, compare_view, evaluate_view
 from .human import ABWidget
 from .chat import ChatView
 from .knobs import KnobLab
@@ -121,7 +121,8 @@ def evaluate_tab(project:Project, # the shared project
 def compare_tab(project:Project, # the shared project
                 ):
     "Choose two finished runs and compare them (deltas with CIs, McNemar, flips)."
-    if len(project.runs()) < 2: raise NothingYet("comparing needs two finished runs", hint="train another (change one setting) in the Train tab")
+    if len(project.runs()) < 2 and len(project.repeat_groups()) < 2:
+        raise NothingYet("comparing needs two finished runs", hint="train another (change one setting) in the Train tab")
     a, b = _pick_runs(project, 2)
     go_, out, judge, message = w.Button(description="Compare", icon="balance-scale"), w.VBox(), w.VBox(), w.HTML()
     rater = w.Text(description="rater", placeholder="your name", layout=w.Layout(width="260px"))
@@ -149,8 +150,26 @@ def compare_tab(project:Project, # the shared project
             view.listeners.append(lambda folder: [setattr(b_, "disabled", False) for b_ in (start, learn)])
             judge.children = [w.HBox([rater, start, learn]), said]
     go_.on_click(guard(show, message))
-    note = w.HTML("<p>Classifier runs: flips and McNemar's test. Generator runs: ROUGE-L/chrF deltas and a blind A/B session.</p>")
-    box = w.VBox([w.HBox([a, b, go_]), out, judge, note, message]); box.pickers = [a, b]
+    ga, gb = (w.Dropdown(description=d, layout=w.Layout(width="420px"), style={"description_width": "initial"}) for d in ("seeds: baseline", "seeds: new"))
+    pair = w.Button(description="Pair by seed", icon="random", tooltip="two configurations over their seeds: is the difference bigger than seed noise?")
+    groups = w.HBox([ga, gb, pair])
+    def refresh_groups():
+        "The groups of repeated runs (`repeats`) into their dropdowns; the row shows once there are two."
+        opts = [(label, str(f)) for label, f in project.repeat_groups()]
+        for p, i in ((ga, 1), (gb, 0)):
+            keep = p.value; p.options = opts
+            p.value = keep if keep in [v for _, v in opts] else (opts[min(i, len(opts) - 1)][1] if opts else None)
+        groups.layout.display = None if len(opts) >= 2 else "none"
+    def show_groups(_=None):
+        judge.children = []
+        view = RepeatCompareDashboard(ga.value, gb.value)
+        out.children, box.view = [view.widget], view
+    pair.on_click(guard(show_groups, message))
+    note = w.HTML("<p>Classifier runs: flips and McNemar's test. Generator runs: ROUGE-L/chrF deltas and a blind A/B session. "
+                  "Configurations trained with <code>repeats</code> (Train tab, or a sweep): <b>Pair by seed</b>, the seed band.</p>")
+    box = w.VBox([w.HBox([a, b, go_]), groups, out, judge, note, message])
+    box.pickers, box.out, box.judge, box.group_pickers, box.refresh_groups = [a, b], out, judge, [ga, gb], refresh_groups   # the app refreshes both
+    refresh_groups()
     return box
 
 def chat_tab(project:Project, # the shared project
@@ -174,7 +193,7 @@ def batch_tab(project:Project, # the shared project
     sweeps = project.sweeps()
     if not sweeps: raise NothingYet(f"no sweeps under {project.root}", hint="run one: ftlab sweep train --grid SPEC.yaml --out sweeps/NAME")
     pick = w.Dropdown(options=[(str(s.relative_to(project.root)), str(s)) for s in sweeps], description="sweep", layout=w.Layout(width="420px"))
-    metric, table, plot, message = w.Dropdown(description="metric"), w.HTML(), w.VBox(), w.HTML()
+    metric, table, groups, plot, message = w.Dropdown(description="metric"), w.HTML(), w.HTML(), w.VBox(), w.HTML()
     def load(_=None):
         df = project.sweep_table(pick.value)
         table.value = html_table(df)
@@ -182,10 +201,13 @@ def batch_tab(project:Project, # the shared project
         metric.options = nums; metric.value = nums[0] if nums else None
         draw()
     def draw(_=None):
-        figs = sweep_figures(project.sweep_table(pick.value), metric.value) if metric.value else {}
+        df = project.sweep_table(pick.value)
+        figs = sweep_figures(df, metric.value) if metric.value else {}
         plot.children = [static_plot(f, k) for k, f in figs.items()]
+        groups.value = (f"<p>{esc(metric.value)} of each configuration over its seeds (mean, 95% t-interval):</p>" + html_table(group_table(df, metric.value))
+                        if metric.value and "group" in df else "")
     pick.observe(guard(load, message), names="value"); metric.observe(guard(draw, message), names="value"); load()
-    return w.VBox([w.HBox([pick, metric]), message, plot, table])
+    return w.VBox([w.HBox([pick, metric]), message, plot, groups, table])
 
 def knobs_tab(project:Project, # the shared project
              ):
@@ -248,7 +270,9 @@ class LabApp(View):
         for name in STALE.get(what, ()):
             v = self.views.get(name)
             if v is None: continue
-            if getattr(v, "pickers", None): refresh_runs(v.pickers, self.project)      # keep the user's view, offer the new run
+            if getattr(v, "pickers", None):
+                refresh_runs(v.pickers, self.project)             # keep the user's view, offer the new run
+                if hasattr(v, "refresh_groups"): v.refresh_groups()    # and the new groups of repeated runs
             elif name != self.current:                            # rebuilt from the new state when next opened, never shown stale
                 self.views.pop(name); self.boxes[name].children = [w.HTML("<i>updating…</i>")]
             elif isinstance(v, w.HTML): self.open(name, rebuild=True)   # on show, saying what was missing: now it is there
