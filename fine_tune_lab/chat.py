@@ -74,7 +74,7 @@ class ChatModel:
 def _base_of(run:RunDir):
     "The model a run started from, with the run's chat template (so both sides see the same prompt)."
     cfg = run.config()
-    path = resolve_model(cfg.model)
+    path = resolve_model(cfg.model, cfg.allow_pickle, cfg.trust_remote_code)
     with quiet_transformers(): model = load_model(path, "causal-lm")
     tok = load_tokenizer(path)
     saved = run/"model"/"chat_template.jinja"

@@ -17,11 +17,11 @@ from .data import find_columns, line_of, load_source, prepare_frame
 from .models import load_tokenizer, resolve_model
 
 # %% auto #0
-__all__ = ['TEXT_STEPS', 'STEPS', 'ODDITIES', 'fix_mojibake', 'remove_html', 'remove_urls', 'normalize_text', 'match_key',
-           'shingles', 'minhash_signatures', 'lsh_bands', 'near_duplicate_pairs', 'CleanConfig', 'CleanResult',
-           'rewrite_texts', 'clean_frame', 'leakage_report', 'is_mojibake', 'oddities', 'detect_languages', 'Profile',
-           'teacher_warnings', 'token_counts', 'profile', 'profile_figures', 'clean_source', 'clean_table',
-           'write_result', 'write_profile_html']
+__all__ = ['TEXT_STEPS', 'STEPS', 'ODDITIES', 'HUGE_TEXT', 'fix_mojibake', 'remove_html', 'remove_urls', 'normalize_text',
+           'match_key', 'shingles', 'minhash_signatures', 'lsh_bands', 'near_duplicate_pairs', 'CleanConfig',
+           'CleanResult', 'rewrite_texts', 'clean_frame', 'leakage_report', 'is_mojibake', 'oddities',
+           'detect_languages', 'Profile', 'teacher_warnings', 'token_counts', 'profile', 'profile_figures',
+           'clean_source', 'clean_table', 'write_result', 'write_profile_html']
 
 # %% ../nbs/05_clean.ipynb #97984e1c
 _CONTROL = re.compile(r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b-\u200f\u2028\u2029\u2060\ufeff]")
@@ -384,14 +384,22 @@ def _label_counts(labels:pd.Series)->dict:
 
 def _rows(p, key): return ", ".join(map(str, p.examples.get(key, [])[:5]))
 
+def _name(label, width:int=40)->str:
+    "A label as a warning names it: quoted, and cut to `width` characters (a summary stays one screen whatever the labels hold)."
+    return repr(label) if len(str(label)) <= width else repr(str(label)[:width]) + "…"
+
+def _some(items:list, n:int=8)->str:
+    "The first `n` of a list of names, and how many more."
+    return ", ".join(items[:n]) + (f", … and {len(items) - n:,} more" if len(items) > n else "")
+
 def _class_warnings(p:Profile)->list:
     w, lc = [], p.label_counts
     if lc and p.labelled < 1000: w.append(f"only {p.labelled:,} labelled examples: the guide suggests at least 1,000 for meaningful fine-tuning")
     small = {k: v for k, v in lc.items() if v < 10}
-    if small: w.append(f"classes with fewer than 10 examples: {', '.join(f'{k!r} ({v})' for k, v in small.items())}: add examples, or merge classes")
+    if small: w.append(f"classes with fewer than 10 examples: {_some([f'{_name(k)} ({v})' for k, v in small.items()])}: add examples, or merge classes")
     if len(lc) > 1 and max(lc.values()) > 10 * min(lc.values()):
         big, sm = max(lc, key=lc.get), min(lc, key=lc.get)
-        w.append(f"imbalance over 10:1 ({big!r} {lc[big]:,} vs {sm!r} {lc[sm]:,}): judge by macro-F1 and add examples of {sm!r}")
+        w.append(f"imbalance over 10:1 ({_name(big)} {lc[big]:,} vs {_name(sm)} {lc[sm]:,}): judge by macro-F1 and add examples of {_name(sm)}")
     if p.label_sep_hint:
         w.append(f"labels look like lists separated by {p.label_sep_hint!r}: pass --label-sep {p.label_sep_hint!r} (label_sep) to read them as multi-label")
     if p.unlabelled:
@@ -400,9 +408,15 @@ def _class_warnings(p:Profile)->list:
     return w
 
 # %% ../nbs/05_clean.ipynb #b228e363
+HUGE_TEXT = 100_000   # characters: a text that long is a document, not an example
+
 def _text_warnings(p:Profile)->list:
     w = []
     if p.empty: w.append(f"{plural(p.empty, 'row')} {'has' if p.empty == 1 else 'have'} no text (rows {_rows(p, 'empty')}): they are left out")
+    if huge := p.examples.get("gigantic"):
+        n = int((p.chars > HUGE_TEXT).sum())
+        w.append(f"{plural(n, 'text')} over {HUGE_TEXT:,} characters (rows {', '.join(map(str, huge[:5]))}; the longest {int(p.chars.max()):,}): "
+                 "a model reads only its first max_length tokens and tokenizing it is slow: split it into parts, or remove it")
     if p.duplicates: w.append(f"{plural(p.duplicates, 'row')} {'repeats' if p.duplicates == 1 else 'repeat'} an earlier text ({p.duplicate_rate:.1%}): clean removes them (ftlab data clean)")
     if p.tokens is not None and p.max_length and (share := float((p.tokens > p.max_length).mean())) > 0.05:
         w.append(f"{share:.0%} of texts are longer than max_length={p.max_length} tokens and will be truncated")
@@ -519,6 +533,7 @@ def profile(src, # a file, folder, DataFrame or built-in dataset name
                 label_sep_hint=_sep_hint(labels) if label_col and not label_sep else None)
     p.examples["unlabelled"] = [lines[r] for r in prep.loc[labels.isna(), "row"][:8]] if label_col else []
     p.examples["empty"] = [lines[i] for i in np.flatnonzero((keys == "").to_numpy())[:8]]
+    p.examples["gigantic"] = [lines[i] for i in np.flatnonzero(p.chars > HUGE_TEXT)[:8]]
     _languages(p, checked, langs, lines)
     p.warnings = teacher_warnings(p)
     return p

@@ -13,7 +13,7 @@ import pandas as pd
 import yaml
 
 from . import __version__
-from .core import (ASSETS, EXIT_CODES, LabError, asset_dir, asset_install_command, asset_installed, atomic_write, disk_full,
+from .core import (ASSETS, EXIT_CODES, LabError, asset_dir, asset_install_command, asset_installed, atomic_write, disk_full, guard_output,
                                disk_full_error)
 from .data import BUILTIN_DATASETS
 from .models import OFFLINE_MODELS
@@ -26,7 +26,7 @@ from .lr_find import lr_find
 from .tasks import baseline_sentence
 from .evaluation import REGION_COLORS, DataMap, ab_from_runs, compare_repeats, compare_runs, evaluate_run, send_flips
 from .scores import per_class
-from .batch import collect, load_spec, plan_budget, plan_sweep, run_notebook, sweep, write_job_array
+from .batch import collect, group_table, load_spec, plan_budget, plan_sweep, run_notebook, sweep, write_job_array
 from .export import GGUF_TYPES, export_run
 from .chat import Decoding, Playground
 from .models_info import TRADEOFF, info_table, model_info
@@ -150,7 +150,10 @@ def cmd_data_check(a, # parsed arguments
     s = check_data(a.src, a.text_col, a.label_col, a.task, a.split_col, a.label_sep, None if a.no_tokens else a.model, a.max_length)
     if a.task == "sft": return _print_sft_check(s)
     print(f"{s['source']}: {s['rows']:,} rows, {s['labelled']:,} labelled, {s['unlabelled']:,} unlabelled, {s['empty']:,} without text")
-    if s["labels"]: print("labels: " + ", ".join(f"{k} {v:,}" for k, v in s["labels"].items()))
+    if s["labels"]:                                     # one screen whatever the labels hold: the 12 largest classes, names cut
+        top = list(s["labels"].items())
+        print("labels: " + ", ".join(f"{k if len(str(k)) <= 40 else str(k)[:39] + '…'} {v:,}" for k, v in top[:12])
+              + (f", … and {len(top) - 12:,} more classes" if len(top) > 12 else ""))
     if s.get("median_tokens") is not None: print(f"median length: {s['median_tokens']:.0f} tokens")
     if "splits" in s: print("splits: " + ", ".join(f"{k} {v:,}" for k, v in s["splits"].items()) + f"; leakage removed: {s['leakage_removed']}")
     for w in s["warnings"]: print(f"warning: {w}")
@@ -361,6 +364,10 @@ def cmd_sweep(args, # parsed arguments
     failed = df[df["status"] != "finished"]
     print(f"\n{len(df) - len(failed)} of {len(df)} runs finished; summary: {Path(args.out)/'summary.csv'}")
     for _, r in failed.iterrows(): print(f"  {r['status']}: {r['id']} {r['error']}  ({r['output']})")
+    if "group" in df and args.metric in df:                  # repeats: each configuration over its seeds, and how to pair two
+        g = group_table(df, args.metric)
+        print(f"\n{args.metric} of each configuration over its seeds (mean, 95% t-interval):\n" + g.to_string(index=False, float_format="{:.4f}".format, na_rep="—"))
+        if len(g) >= 2: print(f"pair two by seed: ftlab compare {Path(args.out)/'runs'/(g['group'].iloc[0] + '.repeats.json')} {Path(args.out)/'runs'/(g['group'].iloc[1] + '.repeats.json')}")
     return 0 if failed.empty else 1
 
 def cmd_plan(args, # parsed arguments
@@ -471,6 +478,7 @@ def cmd_chat(a, # parsed `ftlab chat` arguments
 def cmd_ab(a, # parsed `ftlab ab` arguments
           ):
     "Start a blind A/B session over two SFT runs' test generations."
+    guard_output(a.out, [a.run_a, a.run_b], hint="choose a new folder for the session")     # never into a run, nor over a user's folder
     folder = ab_from_runs(a.run_a, a.run_b, a.out, a.n, a.seed)
     print(f"A/B session with {sum(1 for _ in open(folder/'items.jsonl'))} prompts: {folder}\n"
           "judge it in the lab app (Human tab), or in a notebook: ABSession(folder, rater=NAME)")

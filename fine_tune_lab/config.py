@@ -106,6 +106,7 @@ class TrainConfig(LabConfig):
     output_dir: str = opt("runs", "folder that holds the run directories")
     run_name: str | None = opt(None, "name of the run directory; default: date-time-model-data")
     trust_remote_code: bool = opt(False, "allow a hub model to run its own code (off: safer)")
+    allow_pickle: bool = opt(False, "load a local model whose weights are only pickled (pytorch_model.bin): unpickling can run code, so only for models you trust")
 
 # %% ../nbs/16_config.ipynb #36bec2c9
 @patch

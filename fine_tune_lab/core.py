@@ -307,7 +307,11 @@ def save(self:LabConfig, path, # a .yaml/.yml or .json file
 
 def _parse_file(path:Path)->dict:
     "The mapping in a YAML or JSON file; errors name the file and the line."
-    text = path.read_text(encoding="utf-8")
+    raw = path.read_bytes()
+    try: text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"byte {raw[e.start]:#04x} is not UTF-8 text", file=path, row=raw[:e.start].count(b"\n") + 1,
+                          hint=f"save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8 {path.name} > utf8-{path.name})") from None
     try: d = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as e:
         line = getattr(e, "lineno", None) or getattr(getattr(e, "problem_mark", None), "line", -1) + 1

@@ -14,9 +14,10 @@ from .core import DataError, LabError, asset_path, data_hash, did_you_mean
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['HEADLINE_INSTRUCTION', 'BUILTIN_DATASETS', 'MAX_LINE', 'TEXT_NAMES', 'LABEL_NAMES', 'SPLIT_NAMES', 'text_chunks',
-           'file_kind', 'guess_encoding', 'read_text', 'check_csv', 'sniff_sep', 'read_table', 'SourceName',
-           'load_builtin', 'load_source', 'line_of', 'find_columns', 'prepare_frame', 'split_frame', 'Splits']
+__all__ = ['HEADLINE_INSTRUCTION', 'BUILTIN_DATASETS', 'MAX_LINE', 'MAX_LABEL', 'TEXT_NAMES', 'LABEL_NAMES', 'SPLIT_NAMES',
+           'text_chunks', 'file_kind', 'guess_encoding', 'sniff_binary', 'read_text', 'check_csv', 'sniff_sep',
+           'read_table', 'SourceName', 'load_builtin', 'load_source', 'line_of', 'find_columns', 'prepare_frame',
+           'split_frame', 'Splits']
 
 # %% ../nbs/01_data.ipynb #9973689b
 def _rotten_tomatoes(p:Path)->pd.DataFrame:
@@ -73,6 +74,7 @@ _SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".n
              ".parquet": "parquet", ".pq": "parquet", ".xlsx": "excel", ".xls": "excel", ".txt": "text"}
 _COMPRESSED = {".bz2", ".gz", ".xz", ".zip", ".zst"}
 MAX_LINE = 10_000_000   # characters: a longer "line" is a file without line breaks, not a row
+MAX_LABEL = 200   # characters: a longer "label" is a text in the wrong column
 
 def file_kind(path:Path, # a data file, possibly compressed (.gz, .bz2, …)
              )->str:
@@ -120,22 +122,48 @@ def _longest_line(text:str)->tuple:
     i = int(np.argmax(lens))
     return lens[i], i + 1
 
+_MAGIC = ((b"\x1f\x8b", "gzip-compressed data", ".gz"), (b"PK\x03\x04", "a zip archive", ".zip"), (b"\xfd7zXZ\x00", "xz-compressed data", ".xz"),
+          (b"(\xb5/\xfd", "zstd-compressed data", ".zst"), (b"PAR1", "a Parquet file", None), (b"\xd0\xcf\x11\xe0", "an old Excel/Office file (.xls)", None),
+          (b"%PDF", "a PDF document", None), (b"SQLite format 3\x00", "an SQLite database", None), (b"\x89PNG", "a PNG image", None),
+          (b"\xff\xd8\xff", "a JPEG image", None))
+
+def sniff_binary(raw:bytes, # the first bytes of a file (after any decompression its name asks for)
+                 p:Path, # the file, for messages
+                ):
+    "A `DataError` saying what a file that is not text really holds (compressed, an archive, a workbook…), with the right next step."
+    for magic, what, ext in _MAGIC:
+        if not raw.startswith(magic): continue
+        if magic == b"PK\x03\x04" and b"xl/" in raw[:4000]:
+            what, hint = "an Excel workbook (.xlsx)", f"rename it {p.stem}.xlsx (read directly), or save it as CSV from Excel"
+        elif magic == b"PAR1": hint = f"rename it {p.stem}.parquet (read directly)"
+        elif ext: hint = f"name it {p.name}{ext} to read it as a compressed {p.suffix.lstrip('.') or 'text'} file, or decompress it first"
+        else: hint = "give the data as CSV, JSONL, JSON, Parquet or Excel"
+        raise DataError(f"the file holds {what}, not text", file=p, hint=hint)
+    if raw.startswith(b"BZh") and raw[4:10] == b"1AY&SY":
+        raise DataError("the file holds bzip2-compressed data, not text", file=p, hint=f"name it {p.name}.bz2 to read it compressed, or decompress it first")
+
 def read_text(p:Path, # a text file (csv, tsv, jsonl, txt…), possibly compressed
               fallback:str=None, # an encoding to use when the bytes are not UTF-8 (known legacy data)
+              whole:bool=False, # one document (JSON): a single line may hold every record
              )->str:
-    "The file's text (decompressed, UTF-8), or a `DataError` at the first bad byte or gigantic line."
+    "The file's text (decompressed, UTF-8), or a `DataError` at binary content, the first bad byte, a NUL byte or a gigantic line."
     from pandas.io.common import get_handle
     try:
         with get_handle(p, "rb", compression="infer", is_text=False) as h: raw = h.handle.read()
     except (OSError, EOFError) as e:
         raise DataError(f"cannot read the file ({type(e).__name__}: {e})", file=p,
                         hint="check that it is readable and, if compressed, not truncated")
+    sniff_binary(raw[:4096], p)
     text = _decode(raw, p, fallback)
     if text.startswith("\ufeff"): text = text[1:]          # a byte-order mark is not data
-    longest, at = _longest_line(text)
+    if (nul := text.find("\x00")) >= 0:
+        raise DataError("the file holds NUL bytes (\\x00): it is binary or damaged", file=p, row=text.count("\n", 0, nul) + 1,
+                        hint=f"re-export it as text, or remove them: tr -d '\\000' < {p.name} > clean-{p.name}")
+    longest, at = (0, 0) if whole else _longest_line(text)
     if longest > MAX_LINE:
-        raise DataError(f"line {at} is {longest:,} characters long: this is not one row per line", file=p, row=at,
-                        hint="give a file with one record per line (CSV/JSONL), or split the text first")
+        raise DataError(f"line {at} is {longest:,} characters long (the limit is {MAX_LINE:,})", file=p, row=at,
+                        hint="a record that long is not one training example: split its text into parts, or remove it "
+                             "(plain text for causal-lm: a .txt file is split into chunks for you)")
     return text
 
 # %% ../nbs/01_data.ipynb #077c0664
@@ -149,14 +177,33 @@ def check_csv(text:str, # the file's decoded text
     header = next(rows, None)
     if not header or not any(h.strip() for h in header):
         raise DataError("the file is empty", file=p, hint="give a file with a header and rows")
-    starts, before = [], rows.line_num
+    named = [h.strip() for h in header]
+    if dup := next((h for h in named if h and named.count(h) > 1), None):
+        i, j = [k + 1 for k, h in enumerate(named) if h == dup][:2]
+        raise DataError(f"columns {i} and {j} are both named {dup!r}", file=p, row=1, column=dup,
+                        hint="rename one of them in the header (pandas would silently keep only the first)")
+    starts, before, spans = [], rows.line_num, []
     for row in rows:
         if row and len(row) != len(header):
             raise DataError(f"the row has {len(row)} fields but the header has {len(header)} ({', '.join(header)})",
                             file=p, row=before + 1, hint="quote fields that contain the separator (\"like, this\"), or fix the row")
-        if row: starts.append(before + 1)
+        if row:
+            starts.append(before + 1)
+            if rows.line_num > before + 1 and len(header) > 1: spans.append((before + 1, rows.line_num, row))
         before = rows.line_num
+    if spans: _swallowed_rows(spans, text, sep, header, p)
     return np.array(starts, dtype=np.int64)
+
+def _swallowed_rows(spans:list, text:str, sep:str, header:list, p:Path):
+    "A record over several lines where one line is itself a whole row (its last field a value that column holds elsewhere) and the next line opens a new quoted row: an unclosed quote."
+    values = pd.Series([r[-1].strip() for r in csv.reader(io.StringIO(text, newline=""), delimiter=sep) if r][1:]).value_counts()
+    lines = text.split("\n")
+    for start, end, _ in spans:
+        for k in range(start - 1, min(end, len(lines)) - 1):     # 0-based physical lines of the record, each with a next one inside it
+            parts = next(csv.reader([lines[k].replace('"', "")], delimiter=sep), [])
+            if len(parts) >= len(header) and values.get(parts[-1].strip(), 0) >= 2 and lines[k + 1].startswith('"'):
+                raise DataError(f"the row runs on over lines {start}–{end}: a quote in it is not closed, so a whole row ({lines[k + 1][:60]!r}) became part of its text",
+                                file=p, row=start, hint='close the quote (a quote inside a quoted field is written twice: ""), then check again')
 
 # %% ../nbs/01_data.ipynb #5bb7b526
 def sniff_sep(text:str, # the file's decoded text
@@ -188,6 +235,9 @@ def _read_jsonl(p:Path)->pd.DataFrame:
         except json.JSONDecodeError as e:
             raise DataError(f"line is not valid JSON ({e.msg} at character {e.colno}): {line[:60]!r}", file=p, row=i,
                             hint="fix or remove that line; each line must be one JSON object")
+        except RecursionError:
+            raise DataError("line nests JSON arrays or objects too deeply to read", file=p, row=i,
+                            hint='each line must be one flat JSON object, like {"text": "...", "label": "..."}') from None
         if not isinstance(rec, dict):
             raise DataError(f"line holds a {type(rec).__name__}, not a JSON object", file=p, row=i,
                             hint='each line must look like {"text": "...", "label": "..."}')
@@ -197,10 +247,12 @@ def _read_jsonl(p:Path)->pd.DataFrame:
     return df
 
 def _read_json(p:Path)->pd.DataFrame:
-    text = read_text(p)
+    text = read_text(p, whole=True)                       # `json.dump` writes every record on one line
     try: obj = json.loads(text)
     except json.JSONDecodeError as e:
         raise DataError(f"not valid JSON ({e.msg}, character {e.colno})", file=p, row=e.lineno, hint="fix the JSON at that line")
+    except RecursionError:
+        raise DataError("the JSON nests arrays or objects too deeply to read", file=p, hint='give a list of flat records: [{"text": ..., "label": ...}, ...]') from None
     if isinstance(obj, dict) and any(isinstance(v, list) for v in obj.values()):
         obj = next(v for v in obj.values() if isinstance(v, list)) if not all(isinstance(v, list) for v in obj.values()) else obj
     try: return pd.DataFrame(obj)
@@ -219,8 +271,11 @@ def _read_folder(p:Path, fallback:str=None)->pd.DataFrame:
         if isinstance(ds, datasets.DatasetDict):
             return pd.concat([d.to_pandas().assign(split=k) for k, d in ds.items()], ignore_index=True)
         return ds.to_pandas()
+    if list(p.glob("*.arrow")) or (p/"dataset_info.json").exists():
+        raise DataError("this looks like a datasets save_to_disk folder, but its state.json is missing", file=p,
+                        hint="save it again with save_to_disk (it writes state.json beside the .arrow files), or give the data as a file")
     rows = []
-    for sub in sorted(q for q in p.iterdir() if q.is_dir()):
+    for sub in sorted(q for q in p.iterdir() if q.is_dir() and not q.name.startswith((".", "__"))):   # .ipynb_checkpoints, __MACOSX: not classes
         for f in sorted(sub.glob("*.txt")): rows.append((read_text(f, fallback), sub.name, str(f.relative_to(p))))
     if not rows:
         raise DataError("the folder has no data files", file=p,
@@ -245,9 +300,15 @@ def read_table(src, # path of a file or folder
               )->pd.DataFrame:
     "Read a data file or folder into a DataFrame; problems become a `DataError` naming the file and line."
     p = Path(src)
+    if p.is_symlink() and not p.exists():
+        try: os.stat(p); broken = None
+        except OSError as e: broken = e
+        loop = getattr(broken, "errno", None) == 40        # ELOOP
+        raise DataError("a symbolic link that loops back on itself" if loop else f"a broken symbolic link (to {os.readlink(p)!r}, which does not exist)",
+                        file=p, hint="point the link at the real file, or give the file's own path")
     if not p.exists():
-        raise DataError("no such file or folder" + did_you_mean(p.name, [q.name for q in p.parent.glob("*")] if p.parent.exists() else []),
-                        file=p, hint="check the path (built-in datasets: ftlab datasets)")
+        others = [q.name for q in p.parent.glob("*") if q.name != p.name] if p.parent.exists() else []
+        raise DataError("no such file or folder" + did_you_mean(p.name, others), file=p, hint="check the path (built-in datasets: ftlab datasets)")
     if p.is_dir(): return _read_folder(p)
     kind = file_kind(p)
     if p.stat().st_size == 0: raise DataError("the file is empty", file=p, hint="give a file with a header and rows")
@@ -338,6 +399,13 @@ def find_columns(df:pd.DataFrame, # the loaded data
                 )->tuple: # (text_col, label_col or None)
     "Check or infer the text and label columns, and that they hold what they should."
     text_col = _check_column(df, text_col, source, "text_col") if text_col else _infer_text(df, source)
+    nested = df[text_col].map(lambda v: isinstance(v, (dict, list)))
+    if nested.any():
+        i = int(np.flatnonzero(nested.to_numpy())[0])
+        v = df[text_col].iloc[i]
+        raise DataError(f"the text holds a JSON {'object' if isinstance(v, dict) else 'list'}, not text ({json.dumps(v, default=str)[:60]})"
+                        + (f"; {int(nested.sum()):,} rows do" if nested.sum() > 1 else ""), file=source, row=line_of(source, i), column=text_col,
+                        hint="name the field that holds the text with --text-col (text_col), or flatten the records first")
     if _numeric_share(df[text_col]) > 0.9:
         i = int(np.flatnonzero(df[text_col].notna().to_numpy())[0])
         raise DataError(f"the text column holds numbers, not text (first value: {df[text_col].iloc[i]!r})", file=source,
@@ -349,12 +417,19 @@ def find_columns(df:pd.DataFrame, # the loaded data
     if df[label_col].isna().all() or (df[label_col].astype(str).str.strip() == "").all():
         raise DataError("the label column is empty in every row", file=source, column=label_col,
                         hint="name the column that holds the labels with --label-col, or label the data first (09_label)")
+    long = df[label_col].map(lambda v: isinstance(v, str) and len(v) > MAX_LABEL)
+    if long.any():
+        i = int(np.flatnonzero(long.to_numpy())[0])
+        raise DataError(f"a label of {len(df[label_col].iloc[i]):,} characters ({df[label_col].iloc[i][:40]!r}…): labels are class names", file=source,
+                        row=line_of(source, i), column=label_col, hint="is this the text? name the label column with --label-col (label_col)")
     return text_col, label_col
 
 # %% ../nbs/01_data.ipynb #578aff5a
 def _norm_label(v):
     if isinstance(v, float) and v.is_integer(): return str(int(v))
     return str(v).strip()
+
+_INVISIBLE = r"[\s\u00ad\u200b-\u200f\u2028-\u202f\u2060-\u2064\ufeff]+"   # what leaves a text blank: spaces, zero-width and direction marks
 
 def _is_missing(v)->bool:
     if isinstance(v, (list, tuple, np.ndarray)): return len(v) == 0
@@ -369,7 +444,7 @@ def prepare_frame(df:pd.DataFrame, # the loaded data
                  )->pd.DataFrame:
     "Rows with text: `text`, `row` and (if labelled) `label` — a string, a tuple for multi-label, None if missing."
     out = pd.DataFrame({"text": df[text_col].values, "row": np.arange(len(df))})
-    has_text = out["text"].notna() & (out["text"].astype(str).str.strip() != "")
+    has_text = out["text"].notna() & (out["text"].astype(str).str.replace(_INVISIBLE, "", regex=True) != "")
     if not has_text.any():
         raise DataError("every text is empty", file=source, column=text_col, hint="check the text column and the file's contents")
     out = out.assign(text=out["text"].where(has_text, "")) if keep_empty else out[has_text]

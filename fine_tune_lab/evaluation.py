@@ -4,6 +4,7 @@
 
 # %% ../nbs/19_evaluation.ipynb #d74e5a85
 from __future__ import annotations
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from fastcore.basics import patch
 
 from .core import DataError, LabError, RunDir, did_you_mean
 from .data import load_source
-from .models import HEADS, label_kwargs, load_tokenizer, quiet_transformers
+from .models import HEADS, label_kwargs, load_tokenizer, model_folder_problem, quiet_transformers
 from .scores import classification_scores, confusion, perplexity_of, predict_proba, prediction_frame
 from .stats import mcnemar, mean_ci, paired_bootstrap
 from .store import AppendLog
@@ -29,9 +30,9 @@ from .train import Repeats
 
 # %% auto #0
 __all__ = ['REGION_COLORS', 'check_run', 'load_run_model', 'EvalResult', 'evaluate_run', 'samples', 'predictions_over_training',
-           'DataMap', 'Comparison', 'run_predictions', 'compare_runs', 'compare_results', 'compare_predictions',
-           'send_flips', 'RepeatComparison', 'compare_repeats', 'generation_predictions', 'generations_over_training',
-           'dpo_vs_start', 'ab_from_runs']
+           'DataMap', 'Comparison', 'run_predictions', 'read_results', 'compare_runs', 'compare_results',
+           'compare_predictions', 'send_flips', 'RepeatComparison', 'compare_repeats', 'generation_predictions',
+           'generations_over_training', 'dpo_vs_start', 'ab_from_runs']
 
 # %% ../nbs/19_evaluation.ipynb #16a58f60
 _PEFT = {"classification": "AutoPeftModelForSequenceClassification", "causal-lm": "AutoPeftModelForCausalLM"}
@@ -56,6 +57,7 @@ def load_run_model(run_dir, # a run folder (path or `RunDir`)
     mdir = run/"model"
     if not (mdir/"config.json").exists() and not (mdir/"adapter_config.json").exists():
         raise LabError("the run has no final model (did it finish?)", file=run.path, hint=f"finish it first: ftlab train --resume {run.path}")
+    if err := model_folder_problem(mdir, trust_remote_code=trust_remote_code): raise err   # torn config or weights: said, not a loader traceback
     cfg = run.config()
     head = get_task(cfg.task).head
     with quiet_transformers():
@@ -281,9 +283,22 @@ def run_predictions(run_dir, # a run folder (path or `RunDir`)
     p = run/"predictions.jsonl"
     if not p.exists(): raise LabError("the run has no test predictions (a finished classification run has predictions.jsonl)",
                                       file=run.path, hint="finish it, or evaluate it: ftlab eval RUN_DIR")
-    df = pd.read_json(p, lines=True, dtype={"label": str, "pred": str})
+    df = read_results(p, dtype={"label": str, "pred": str})
     df["correct"] = df["label"] == df["pred"]
     return df
+
+def read_results(p:Path, # a run's predictions.jsonl
+                 dtype=None, # as `pd.read_json` takes it
+                )->pd.DataFrame:
+    "A run's per-row results; a torn or damaged file is a `LabError` naming its line, not a parser traceback."
+    try: return pd.read_json(p, lines=True, dtype=dtype)
+    except ValueError:
+        for i, line in enumerate(p.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            try: json.loads(line)
+            except json.JSONDecodeError: break
+        else: i = None
+        raise LabError("the file is torn or damaged", file=p, row=i,
+                       hint="the run was killed while writing it, or the file was edited: score the run's model again with ftlab eval RUN_DIR") from None
 
 # %% ../nbs/19_evaluation.ipynb #826f0b9c
 def _same_rows(pa:pd.DataFrame, pb:pd.DataFrame, a, b):
@@ -431,7 +446,7 @@ def generation_predictions(run_dir, # a finished SFT run
     if not (run/"predictions.jsonl").exists():
         raise LabError("the run has no per-row test results (a finished SFT or DPO run has predictions.jsonl)", file=run.path,
                        hint="finish it, or score it: ftlab eval RUN_DIR")
-    return pd.read_json(run/"predictions.jsonl", lines=True, dtype=False)
+    return read_results(run/"predictions.jsonl", dtype=False)
 
 @patch
 def compare(self:SFTTask, run_a, run_b, n_boot=2000, seed=0, show:int=10):

@@ -11,21 +11,20 @@ from pathlib import Path
 import pandas as pd
 
 from .core import ConfigError, LabError, RunDir, asset_dir, asset_install_command, guard_output, leftovers, on_disk_full
-from .models import OFFLINE_MODELS, quiet_transformers
+from .models import OFFLINE_MODELS, PICKLED, model_folder_problem, quiet_transformers
 from .tasks import baseline_sentence
 from .config import get_task
 from .evaluation import load_run_model
 
 # %% auto #0
-__all__ = ['PICKLED', 'GGUF_TYPES', 'check_safe', 'card_data', 'model_card', 'gguf_converter', 'export_gguf', 'modelfile',
-           'set_aside', 'export_run', 'push']
+__all__ = ['GGUF_TYPES', 'check_safe', 'card_data', 'model_card', 'gguf_converter', 'export_gguf', 'modelfile', 'set_aside',
+           'export_run', 'push']
 
 # %% ../nbs/22_export.ipynb #e7532501
-PICKLED = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
-
 def check_safe(folder, # a model folder about to be exported or loaded
               )->None:
-    "Refuse a model folder whose weights are pickled (they could run code when loaded)."
+    "Refuse a model folder that is damaged (config.json, weights cut short) or whose weights are pickled (they could run code when loaded)."
+    if err := model_folder_problem(folder): raise err
     bad = [p.name for p in Path(folder).iterdir() if p.suffix in PICKLED and "training_args" not in p.name]
     if bad:
         raise LabError(f"the folder holds pickled weights ({', '.join(bad)}), which can run code when loaded", file=folder,

@@ -60,10 +60,29 @@ def cleaning_queue(removed:pd.DataFrame, # the `removed` table of a cleaning res
     r = removed[removed["step"].isin(steps)]
     return queue_frame(r, [f"{s}: {why}" for s, why in zip(r["step"], r["reason"])], 1.0)
 
+def _queue_records(p:Path)->list:
+    "A queue file's records; a damaged line (other than a torn last one: a crash while appending) or a line without a row number is a `DataError` naming it."
+    lines = p.read_bytes().split(b"\n") if p.exists() else []
+    last = max((i for i, l in enumerate(lines) if l.strip()), default=-1)
+    recs = []
+    for i, line in enumerate(lines):
+        if not line.strip(): continue
+        try: r = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            if i == last: continue
+            raise DataError("the line is not valid JSON (the file is damaged)", file=p, row=i + 1,
+                            hint="fix or remove that line: a queue holds one JSON object per line") from None
+        row = r.get("row") if isinstance(r, dict) else None
+        if isinstance(row, bool) or not (isinstance(row, int) or isinstance(row, float) and row.is_integer()):
+            raise DataError(f"the line names no row of the data (row: {row!r})", file=p, row=i + 1,
+                            hint='each line names a row by its number, like {"row": 12, "reason": "..."}')
+        recs.append({**r, "row": int(row)})
+    return recs
+
 def file_queue(path, # a .jsonl queue file
               )->pd.DataFrame:
     "A queue file of JSON lines (e.g. `queues/flipped.jsonl` from `ftlab compare --send-flips`, a run's `queues/hard_to_learn.jsonl`); a `reason` and `score` in a line are kept."
-    recs = AppendLog(path).read()
+    recs = _queue_records(Path(path))
     if not recs: return queue_frame(pd.DataFrame(columns=QUEUE_COLS), [])
     df = pd.DataFrame(recs).drop_duplicates("row", keep="last")
     if "pred" not in df and "pred_b" in df: df["pred"] = df["pred_b"]
@@ -300,7 +319,7 @@ def make_patch(folder, # the labelling folder (labels/<annotator>.jsonl)
     top = votes.max(axis=1); n_top = (votes.eq(top, axis=0)).sum(axis=1)
     winner = votes.idxmax(axis=1)[n_top == 1]
     base = rows.set_index("row")
-    unknown = sorted(set(winner.index) - set(base.index))
+    unknown = sorted(set(winner.index) - set(base.index), key=str)    # an item id the data lacks (or garbage: 'abc')
     if unknown: raise DataError(f"labels for rows not in the data: {unknown[:5]}", file=folder, hint="give the data the labels were made on")
     p = pd.DataFrame({"row": winner.index.astype(int), "text_sha1": [text_hash(base.at[r, "text"]) for r in winner.index],
                       "old": [base.at[r, "label"] for r in winner.index], "new": winner.values,
@@ -320,7 +339,16 @@ def apply_patch(rows:pd.DataFrame, # prepared rows (`row`, `text`, `label`)
     p = Path(patch)
     if not p.is_file(): raise DataError("labels patch not found", file=p, hint="give a patch CSV made by make_patch / ftlab label patch")
     body = p.read_text(encoding="utf-8")
-    pt = pd.read_csv(p, dtype={"old": str, "new": str, "text_sha1": str})
+    try: pt = pd.read_csv(p, dtype={"old": str, "new": str, "text_sha1": str})
+    except (ValueError, pd.errors.ParserError) as e:
+        raise DataError(f"cannot read the patch as CSV ({str(e).splitlines()[0][:120]})", file=p, hint="give a patch CSV made by make_patch / ftlab label patch") from None
+    if missing_cols := [c for c in ("row", "text_sha1", "new") if c not in pt]:
+        raise DataError(f"the patch has no column {missing_cols[0]!r}", file=p, column=missing_cols[0], hint="give a patch CSV made by make_patch / ftlab label patch (row, text_sha1, old, new)")
+    ids = pd.to_numeric(pt["row"], errors="coerce")
+    if bad := [i for i, v in enumerate(ids) if pd.isna(v) or not float(v).is_integer()]:
+        raise DataError(f"the row column holds {pt['row'].iloc[bad[0]]!r}, not a row number", file=p, row=bad[0] + 2, column="row",
+                        hint="a patch names rows by the numbers make_patch wrote; fix that line or make the patch again")
+    pt["row"] = ids.astype(int)
     out = rows.set_index("row", drop=False).copy()
     missing = sorted(set(pt["row"]) - set(out.index))
     if missing: raise DataError(f"the patch names rows the data does not have: {missing[:5]}", file=p, row=int(missing[0]),

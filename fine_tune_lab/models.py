@@ -12,10 +12,11 @@ from .core import ConfigError, LabError, asset_path, cache_dir, did_you_mean, di
 from .data import load_builtin
 
 # %% auto #0
-__all__ = ['OFFLINE_MODELS', 'MANIFEST', 'HIDDEN_DROPOUT', 'ATTN_DROPOUT', 'HEAD_DROPOUT', 'HEADS', 'safetensors_problem',
-           'converted_problem', 'convert_gguf', 'hub_reachable', 'resolve_model', 'tiny_model', 'dropout_overrides',
-           'quiet_transformers', 'load_tokenizer', 'label_kwargs', 'load_model', 'param_counts', 'transformer_layers',
-           'freeze', 'add_lora', 'chat_prompt', 'generate_texts', 'build_model']
+__all__ = ['OFFLINE_MODELS', 'MANIFEST', 'PICKLED', 'HIDDEN_DROPOUT', 'ATTN_DROPOUT', 'HEAD_DROPOUT', 'HEADS',
+           'safetensors_problem', 'converted_problem', 'convert_gguf', 'hub_reachable', 'model_folder_problem',
+           'resolve_model', 'tiny_model', 'dropout_overrides', 'quiet_transformers', 'load_tokenizer', 'label_kwargs',
+           'load_model', 'param_counts', 'transformer_layers', 'freeze', 'add_lora', 'chat_prompt', 'generate_texts',
+           'build_model']
 
 # %% ../nbs/04_models.ipynb #8dd35a1e
 OFFLINE_MODELS = {
@@ -137,9 +138,46 @@ def _hub(name:str)->str:
     return name
 
 # %% ../nbs/04_models.ipynb #0be4bb29
+PICKLED = (".bin", ".pt", ".pth", ".pkl", ".ckpt")   # weight files that unpickle (and so can run code) when loaded
+
+def model_folder_problem(folder, # a local model (or LoRA adapter) folder
+                         allow_pickle:bool=False, # accept pickled weights when there are no safetensors (only for models you trust)
+                         trust_remote_code:bool=False, # the model's own code may run (only for models you trust)
+                        )->ConfigError|None:
+    "Why a local model folder cannot be loaded safely — config.json unreadable, code it needs but may not run, weights cut short, only pickled weights — or None."
+    d = Path(folder)
+    for name in ("config.json", "adapter_config.json"):
+        if not (d/name).is_file(): continue
+        try: conf = json.loads((d/name).read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            return ConfigError(f"{name} is not valid JSON ({getattr(e, 'msg', 'not UTF-8')})", file=d/name, row=getattr(e, "lineno", None),
+                               hint="restore it from the model's source (save_pretrained writes it), or fix that line")
+        if isinstance(conf, dict) and conf.get("auto_map") and not trust_remote_code:
+            from transformers import CONFIG_MAPPING
+            if conf.get("model_type") not in CONFIG_MAPPING:    # a known architecture loads with transformers' own code; this one only with the folder's
+                code = ", ".join(sorted({str(v).split("--")[-1] for v in conf["auto_map"].values()}))[:120]
+                return ConfigError(f"the model needs its own code to load ({code}), and running a model's code is off", file=d/name, column="auto_map",
+                                   hint="read the folder's .py files; if you trust them, set trust_remote_code: true (--trust-remote-code)")
+    weights = sorted(d.glob("*.safetensors"))
+    for w in weights:
+        if why := safetensors_problem(w):
+            return ConfigError(f"the model's weights are damaged: {why}", file=w, hint="copy, download or save the model again (save_pretrained)")
+    pickled = sorted(p.name for p in d.iterdir() if p.suffix in PICKLED and p.is_file() and "training_args" not in p.name)
+    if not weights and pickled and not allow_pickle:
+        return ConfigError(f"the weights are pickled ({', '.join(pickled)}), which can run code when loaded; the lab loads safetensors", file=d,
+                           hint="convert a trusted copy once (AutoModel.from_pretrained(folder).save_pretrained(out) writes safetensors), "
+                                "or set allow_pickle: true (--allow-pickle) for a model you trust")
+    return None
+
+def _checked(folder, allow_pickle:bool, trust_remote_code:bool)->str:
+    if err := model_folder_problem(folder, allow_pickle, trust_remote_code): raise err
+    return str(folder)
+
 def resolve_model(name:str, # offline name, local folder, .gguf file or hub id
+                  allow_pickle:bool=False, # a local folder may hold only pickled weights (only for models you trust)
+                  trust_remote_code:bool=False, # a local folder may need its own code (only for models you trust)
                  )->str: # a local folder (or a hub id that from_pretrained can fetch)
-    "Where to load `name` from (a run folder means its final model), or a `ConfigError` listing what is available."
+    "Where to load `name` from (a run folder means its final model), or a `ConfigError` listing what is available; a local folder is checked first (`model_folder_problem`)."
     if name in OFFLINE_MODELS:
         spec = OFFLINE_MODELS[name]
         p = asset_path(spec["package"], spec["path"], spec["version"])
@@ -147,12 +185,12 @@ def resolve_model(name:str, # offline name, local folder, .gguf file or hub id
     p = Path(name).expanduser()
     if p.is_file() and p.suffix == ".gguf": return str(convert_gguf(p))
     if p.is_dir():
-        if (p/"config.json").exists(): return str(p)
+        if (p/"config.json").exists(): return _checked(p, allow_pickle, trust_remote_code)
         if (p/"config.yaml").exists() and (p/"model").is_dir():    # a finished run folder: its final model
-            if (p/"model"/"config.json").exists() or (p/"model"/"adapter_config.json").exists(): return str(p/"model")
+            if (p/"model"/"config.json").exists() or (p/"model"/"adapter_config.json").exists(): return _checked(p/"model", allow_pickle, trust_remote_code)
         if (p/"config.yaml").exists():
             raise ConfigError(f"the run {name!r} has no final model yet", setting="model", hint=f"finish it first: ftlab train --resume {name}")
-        if (p/"adapter_config.json").exists(): return str(p)            # a LoRA adapter (loaded on its base model)
+        if (p/"adapter_config.json").exists(): return _checked(p, allow_pickle, trust_remote_code)   # a LoRA adapter (loaded on its base model)
         raise ConfigError(f"the folder {name!r} has no config.json, so it is not a saved model", setting="model",
                           hint="give the folder that save_pretrained wrote; " + _offline_list())
     if name.startswith((".", "/", "~")) or os.sep in name and name.count("/") > 1:
@@ -375,7 +413,7 @@ def build_model(cfg, # a resolved `TrainConfig` (model, dropout, freezing, LoRA,
                 labels:list=None, # class names (classification)
                ):
     "Model and tokenizer for a run, with dropout, freezing and LoRA applied."
-    path = resolve_model(cfg.model)
+    path = resolve_model(cfg.model, cfg.allow_pickle, cfg.trust_remote_code)
     tok = load_tokenizer(path, cfg.trust_remote_code)
     model = load_model(path, head, labels, cfg.dropout, cfg.classifier_dropout, cfg.trust_remote_code)
     if cfg.freeze_embeddings or cfg.freeze_layers: freeze(model, cfg.freeze_embeddings, cfg.freeze_layers)

@@ -151,7 +151,7 @@ def _counts(config, cfg, head:str)->dict:
 def _config_of(name_or_path:str, cfg, num_labels:int):
     from transformers import AutoConfig
     head = get_task(cfg.task).head
-    return AutoConfig.from_pretrained(resolve_model(name_or_path), trust_remote_code=cfg.trust_remote_code,
+    return AutoConfig.from_pretrained(resolve_model(name_or_path, cfg.allow_pickle, cfg.trust_remote_code), trust_remote_code=cfg.trust_remote_code,
                                       **(dict(num_labels=num_labels) if head == "classification" else {})), head
 
 def preview_counts(cfg:TrainConfig, # a run's settings (model, task, freezing, LoRA)
@@ -168,7 +168,7 @@ def model_info(name_or_path:str, # offline name, folder or cached hub id
               )->dict:
     "An info card for a model, from its config alone (no weights read)."
     cfg = (cfg or TrainConfig()).replace(model=name_or_path)
-    path = resolve_model(name_or_path)
+    path = resolve_model(name_or_path, cfg.allow_pickle, cfg.trust_remote_code)
     config, head = _config_of(name_or_path, cfg, num_labels)
     tasks = head_tasks(config)
     if cfg.task not in tasks:
@@ -290,7 +290,7 @@ def info(self:ModelChoice)->dict:
 def tokenizer(self:ModelChoice):
     "The chosen model's tokenizer (loaded once per model)."
     cfg = self.config()
-    if cfg.model not in self._toks: self._toks[cfg.model] = load_tokenizer(resolve_model(cfg.model), cfg.trust_remote_code)
+    if cfg.model not in self._toks: self._toks[cfg.model] = load_tokenizer(resolve_model(cfg.model, cfg.allow_pickle, cfg.trust_remote_code), cfg.trust_remote_code)
     return self._toks[cfg.model]
 
 @patch

@@ -351,7 +351,7 @@ class ClassificationTask(Task):
         labels = sorted(rows["label"].unique().tolist())
         _number_labels(rows, labels, columns.get("label"), source)
         if len(labels) < 2:
-            raise DataError(f"only one label ({labels[0]!r}) in the data", file=source, column=columns.get("label"),
+            raise DataError(f"only one label ({labels[0]!r}) in the rows that have a text and a label", file=source, column=columns.get("label"),
                             hint="a classifier needs at least two classes")
         return labels
 

@@ -83,7 +83,7 @@ def new(cls:Run, cfg:TrainConfig, # the run's settings
     cfg, t = cfg.resolved(), time.perf_counter()
     _heavy_imports()
     imports, t = time.perf_counter() - t, time.perf_counter()
-    resolve_model(cfg.model)
+    resolve_model(cfg.model, cfg.allow_pickle, cfg.trust_remote_code)         # a local folder checked (config, whole weights, no pickles) before any run folder exists
     data, device = prepare(cfg), pick_device(cfg.device)
     r = cls(cfg, data, _shared_run_dir(cfg, device), device, pick_precision(cfg.precision, device), **kw)
     r.timings.update(imports=imports, data=time.perf_counter() - t)

@@ -55,11 +55,60 @@ CASES = {  # name: (file name, content (text, bytes, or a function making a fold
                            ["u.csv, row 32, column 'label'", "test split has labels never seen in training: ['meh']"]),
     "unknown_split_name": ("us.csv", "text,label,split\n" + SPLIT + "a review x,pos,holdout\n", dict(split_col="split"),
                            ["us.csv, row 32, column 'split'", "unknown split name 'holdout'"]),
-    "gigantic_line": ("g.jsonl", "x" * (MAX_LINE + 5), {}, ["g.jsonl, row 1", "characters long", "one record per line"]),
+    "gigantic_line": ("g.jsonl", "x" * (MAX_LINE + 5), {}, ["g.jsonl, row 1", "characters long (the limit is 10,000,000)", "split its text"]),
     "missing_file": ("nope.csv", None, {}, ["nope.csv: no such file", "check the path"]),
     "empty_folder": ("empty", _empty_dir, {}, ["empty: the folder has no data files", "<label>/*.txt"]),
     "broken_datasets_folder": ("ds", _broken_datasets_dir, {}, ["ds: cannot load this datasets folder", "save_to_disk"]),
 }
+
+
+def _gz(text): import gzip; return gzip.compress(text.encode())
+
+
+def _zipped(names):
+    import io, zipfile
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w") as z:
+        for n in names: z.writestr(n, "text,label\na,b\n")
+    return b.getvalue()
+
+
+def _datasets_without_state(p):
+    import datasets
+    datasets.disable_progress_bars()
+    datasets.Dataset.from_dict({"text": [f"good {i}" for i in range(20)], "label": ["a", "b"] * 10}).save_to_disk(str(p))
+    (p / "state.json").unlink()
+
+
+def _symlink_loop(p):
+    (p.parent / "other.csv").symlink_to(p); p.symlink_to(p.parent / "other.csv")
+
+
+JSONL = "".join(json.dumps({"text": f"a fine review number {i}", "label": "pos" if i % 2 else "neg"}) + "\n" for i in range(30))
+CASES.update({   # the corpus of issue 18: each kind of hostile or broken input, and what the message must name
+    "nested_jsonl": ("deep.jsonl", JSONL + '{"text": ' + "[" * 100_000 + "]" * 100_000 + ', "label": "a"}\n', {},
+                     ["deep.jsonl, row 31", "too deeply", "one flat JSON object"]),
+    "nested_json": ("deep.json", "[" * 100_000 + "]" * 100_000, {}, ["deep.json", "too deeply"]),
+    "huge_csv_field": ("big.csv", "text,label\n" + GOOD + '"' + "x" * (MAX_LINE + 10) + '",pos\n', {},
+                       ["big.csv, row 42", "10,000,016 characters long", "split its text"]),
+    "unclosed_quote": ("q.csv", "text,label\n" + GOOD + '"I loved every minute and then it broke,pos\n"I hated every minute",neg\n' + GOOD, {},
+                       ["q.csv, row 42", "lines 42–43", "a quote in it is not closed", "written twice"]),
+    "text_holds_objects": ("obj.jsonl", "".join(json.dumps({"text": {"a": i}, "label": "pos" if i % 2 else "neg"}) + "\n" for i in range(30)), {},
+                           ["obj.jsonl, row 1, column 'text'", "holds a JSON object, not text", "30 rows do", "--text-col"]),
+    "text_object_in_one_row": ("obj1.jsonl", JSONL + json.dumps({"text": ["a", "list"], "label": "pos"}) + "\n", {},
+                               ["obj1.jsonl, row 31, column 'text'", "holds a JSON list"]),
+    "two_label_columns": ("dup.csv", "text,label,label\n" + "".join(f"a fine review {i},pos,neg\n" for i in range(30)), {},
+                          ["dup.csv, row 1, column 'label'", "columns 2 and 3 are both named 'label'", "rename one"]),
+    "absurd_label": ("al.csv", "text,label\n" + GOOD + "one more review," + "p" * 200_000 + "\n", {},
+                     ["al.csv, row 42, column 'label'", "a label of 200,000 characters", "--label-col"]),
+    "gzip_named_csv": ("gz.csv", _gz("text,label\n" + GOOD), {}, ["gz.csv: the file holds gzip-compressed data, not text", "gz.csv.gz"]),
+    "zip_named_csv": ("zp.csv", _zipped(["data.csv"]), {}, ["zp.csv: the file holds a zip archive", "zp.csv.zip"]),
+    "xlsx_named_csv": ("wb.csv", _zipped(["[Content_Types].xml", "xl/workbook.xml"]), {}, ["wb.csv: the file holds an Excel workbook", "wb.xlsx"]),
+    "parquet_named_csv": ("pq.csv", b"PAR1" + b"\x00" * 64, {}, ["pq.csv: the file holds a Parquet file", "pq.parquet"]),
+    "nul_bytes": ("nul.csv", ("text,label\n" + GOOD + "a broken\x00\x00 review,neg\n").encode(), {}, ["nul.csv, row 42", "NUL bytes", "tr -d"]),
+    "datasets_folder_without_state": ("ds2", _datasets_without_state, {}, ["ds2: this looks like a datasets save_to_disk folder", "state.json is missing"]),
+    "symlink_loop": ("loop.csv", _symlink_loop, {}, ["loop.csv: a symbolic link that loops back on itself"]),
+})
 MULTI_LABEL = "".join(json.dumps({"text": f"review {i}", "label": ["a", "b"] if i == 3 else ["a"] if i % 2 else "b"}) + "\n" for i in range(20))
 
 
@@ -176,3 +225,38 @@ def test_label_folder(tmp_path):
         for i, t in enumerate(texts): (tmp_path / "d" / lab / f"{i}.txt").write_text(t)
     df, _ = load_source(str(tmp_path / "d"))
     assert sorted(zip(df["label"], df["text"])) == [("neg", "a mess"), ("neg", "dull"), ("pos", "great fun"), ("pos", "loved it")]
+
+
+def test_good_data_at_the_edges_is_read(tmp_path):
+    "What the guards must not refuse: a JSON list written by json.dump on one line longer than MAX_LINE; a label folder with hidden folders."
+    recs = [{"text": f"review number {i} " + "x" * 80, "label": "pos" if i % 2 else "neg"} for i in range(MAX_LINE // 100 + 1000)]
+    f = tmp_path / "minified.json"; f.write_text(json.dumps(recs))
+    assert f.stat().st_size > MAX_LINE
+    df, _ = load_source(str(f))
+    assert len(df) == len(recs)
+    for lab in ("pos", "neg", ".ipynb_checkpoints", "__MACOSX"):
+        (tmp_path / "d" / lab).mkdir(parents=True)
+        for i in range(3): (tmp_path / "d" / lab / f"{i}.txt").write_text(f"{lab} text {i}")
+    df, _ = load_source(str(tmp_path / "d"))
+    assert sorted(set(df["label"])) == ["neg", "pos"] and len(df) == 6
+    ml = "text,label\n" + "".join(f"review {i},{'yes' if i % 2 else 'no'}\n" for i in range(20)) + '"would I go again, no\nnot a chance",no\n'
+    df, _ = load_source(str(make(tmp_path / "ml.csv", ml)))                     # a quoted line break whose line ends like a row: still one review
+    assert len(df) == 21 and df["text"].iloc[-1] == "would I go again, no\nnot a chance"
+
+
+def test_suspicious_but_valid_data_warns_naming_rows_in_one_screen(tmp_path, capsys):
+    "Invisible-only texts are left out (and said so, counts agreeing), a gigantic text and absurdly many/long class names are warned about — in one screen."
+    zw = "\u200b\u200c\u2060 \ufeff"
+    rows = [(f"a fine review {i}", "pos" if i % 2 else "neg") for i in range(40)] + [(zw, "pos")] * 6 + [("y" * 150_000, "neg")]
+    rows += [(f"another review {i}", f"class {i} " + "c" * 150) for i in range(60)]                # 60 classes of one example, long names
+    f = tmp_path / "odd.csv"; pd.DataFrame(rows, columns=["text", "label"]).to_csv(f, index=False)
+    before = digest(f)
+    assert main(["data", "check", str(f), "--no-tokens"]) == 0
+    out = capsys.readouterr().out
+    assert "6 rows have no text (rows 42, 43, 44, 45, 46)" in out
+    assert "1 text over 100,000 characters (rows 48; the longest 150,000)" in out
+    assert "… and 50 more classes" in out and "… and 52 more:" in out
+    assert len(out.splitlines()) <= 20 and max(map(len, out.splitlines())) <= 1000, out
+    sp = prepare(TrainConfig(data=str(f)))
+    assert sum(sp.sizes.values()) == len(rows) - 6                                              # the invisible-only rows are not trained on
+    assert digest(f) == before

@@ -117,7 +117,7 @@ def redraw(self:TrainMonitor):
 
 # %% ../../nbs/45_ui.train.ipynb #37538aad
 SECTIONS = {
-    "Model and task": ["model", "task", "trust_remote_code"],
+    "Model and task": ["model", "task", "trust_remote_code", "allow_pickle"],
     "Data": ["data", "text_col", "label_col", "prompt_col", "completion_col", "messages_col", "split_col", "clean", "labels_patch", "leakage",
              "val_size", "test_size", "max_length", "too_long", "packing", "augment", "augment_copies", "max_train_samples", "max_eval_samples"],
     "Prompts and generation": ["system_prompt", "chat_template", "max_new_tokens", "decoding", "temperature", "top_p"],
