@@ -14,10 +14,10 @@ import yaml
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['EXIT_CODES', 'ASSETS', 'CHECKPOINT_DONE', 'LabError', 'ConfigError', 'DataError', 'RunError', 'did_you_mean',
-           'plural', 'opt', 'base_type', 'coerce', 'check_rules', 'LabConfig', 'DiskFullError', 'disk_full', 'mb',
-           'free_space', 'disk_full_error', 'on_disk_full', 'atomic_write', 'leftovers', 'cache_dir', 'asset_dir',
-           'asset_installed', 'asset_install_command', 'asset_path', 'RunDir', 'pid_alive', 'guard_output',
+__all__ = ['EXIT_CODES', 'MAX_CONFIG', 'ASSETS', 'CHECKPOINT_DONE', 'LabError', 'ConfigError', 'DataError', 'RunError',
+           'did_you_mean', 'plural', 'opt', 'base_type', 'coerce', 'check_rules', 'LabConfig', 'DiskFullError',
+           'disk_full', 'mb', 'free_space', 'disk_full_error', 'on_disk_full', 'atomic_write', 'leftovers', 'cache_dir',
+           'asset_dir', 'asset_installed', 'asset_install_command', 'asset_path', 'RunDir', 'pid_alive', 'guard_output',
            'environment', 'data_hash']
 
 # %% ../nbs/00_core.ipynb #55755583
@@ -305,6 +305,8 @@ def save(self:LabConfig, path, # a .yaml/.yml or .json file
     text = json.dumps(d, indent=2) if path.suffix == ".json" else yaml.safe_dump(d, sort_keys=False)
     return atomic_write(path, text)
 
+MAX_CONFIG = 1 << 20   # bytes: a settings file larger than 1 MB is not a settings file
+
 def _parse_file(path:Path)->dict:
     "The mapping in a YAML or JSON file; errors name the file and the line."
     raw = path.read_bytes()
@@ -325,7 +327,11 @@ def load(cls:LabConfig, path, # a .yaml/.yml or .json file
         ):
     "Load from a YAML or JSON file; errors name the file and the line."
     path = Path(path)
+    if path.is_dir(): raise ConfigError("this is a folder, not a config file", file=path, hint="give a .yaml/.yml or .json file of setting: value")
     if not path.is_file(): raise ConfigError("config file not found", file=path, hint="check the path")
+    if (size := path.stat().st_size) > MAX_CONFIG:
+        raise ConfigError(f"the config file is {size / 2**20:,.1f} MB: a config holds a few settings (a few KB)", file=path,
+                          hint="give the run's settings file (a run folder's config.yaml, or the dashboard's Save), not a data file")
     try: return cls.from_dict(_parse_file(path), source=str(path))
     except ConfigError as e:
         if e.file is None: e.file = path; e.args = (str(e),)

@@ -337,6 +337,7 @@ def apply_patch(rows:pd.DataFrame, # prepared rows (`row`, `text`, `label`)
                )->tuple:
     "(rows with the patch's labels, {path, sha256, changed}); refused if a patched row's text differs."
     p = Path(patch)
+    if p.is_dir(): raise DataError("this is a folder, not a labels patch", file=p, hint="give a patch CSV made by make_patch / ftlab label patch (in the folder's patches/)")
     if not p.is_file(): raise DataError("labels patch not found", file=p, hint="give a patch CSV made by make_patch / ftlab label patch")
     body = p.read_text(encoding="utf-8")
     try: pt = pd.read_csv(p, dtype={"old": str, "new": str, "text_sha1": str})

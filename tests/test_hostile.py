@@ -160,3 +160,16 @@ def test_ab_session_never_into_a_run_or_a_users_folder(tmp_path, capsys, finishe
     keep = _digest(tmp_path)
     _fails(capsys, ["ab", str(finished), str(finished), "--out", str(mine)], "not empty", "new folder for the session")
     assert _digest(tmp_path) == keep
+
+
+def test_wrong_kind_of_path_for_config_patch_and_run(tmp_path, capsys, reviews_csv):
+    (tmp_path / "d").mkdir()
+    _fails(capsys, ["train", "--config", str(tmp_path / "d"), "--output-dir", str(tmp_path / "runs")], "a folder, not a config file")
+    (tmp_path / "big.yaml").write_text("junk: " + "x" * (2 << 20) + "\n")
+    _fails(capsys, ["train", "--config", str(tmp_path / "big.yaml"), "--output-dir", str(tmp_path / "runs")], "big.yaml", "2.0 MB", "a few settings")
+    _fails(capsys, ["train", "--data", str(reviews_csv), "--labels-patch", str(tmp_path / "d"), "--output-dir", str(tmp_path / "runs")],
+           "a folder, not a labels patch")
+    assert not (tmp_path / "runs").exists()
+    err = _fails(capsys, ["eval", str(tmp_path / "no" / "such")], "no such run folder")
+    assert "--resume" not in err
+    _fails(capsys, ["eval", str(tmp_path / "d")], "not a run folder")
