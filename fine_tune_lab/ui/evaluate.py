@@ -246,7 +246,7 @@ class RepeatCompareDashboard(View):
                 ):
         self.cmp = c = compare_repeats(group_a, group_b)
         self.metric = w.Dropdown(options=list(c.table.index), description="metric")
-        self.verdict, self.plot, self.message = w.HTML(), static_plot(c.figure(), "seed band"), w.HTML()
+        self.verdict, self.plot, self.message = w.HTML(), w.Output(), w.HTML()     # `_show` draws the chosen metric's band into it
         head = w.HTML(f"<div>baseline (A): <code>{esc(c.a.path.name)}</code> &nbsp; new (B): <code>{esc(c.b.path.name)}</code> &nbsp; "
                       f"{plural(int(c.table['n'].iloc[0]), 'paired seed')}</div>")
         self.table = w.HTML(html_table(c.table.reset_index()))
